@@ -119,9 +119,23 @@ ngx_http_evently_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Idempotent: an op that chains engines (Redis, then PostgreSQL) suspends
+ * once and is resumed once.
+ */
+
 ngx_int_t
 ngx_http_evently_suspend(ngx_http_request_t *r)
 {
+    ngx_http_evently_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
+
+    if (ctx->suspended) {
+        return NGX_DONE;
+    }
+
+    ctx->suspended = 1;
     r->main->count++;
 
     /* notice a client that goes away while we wait */
@@ -133,16 +147,30 @@ ngx_http_evently_suspend(ngx_http_request_t *r)
 }
 
 
+/*
+ * The end of an engine callback: rc NGX_DONE means the op went on to
+ * another engine and stays suspended.
+ */
+
 void
 ngx_http_evently_resume(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t        *c;
+    ngx_http_evently_ctx_t  *ctx;
+
+    if (rc == NGX_DONE) {
+        return;
+    }
 
     c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
 
     ngx_http_set_log_request(c->log, r);
 
-    r->read_event_handler = ngx_http_block_reading;
+    if (ctx->suspended) {
+        ctx->suspended = 0;
+        r->read_event_handler = ngx_http_block_reading;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

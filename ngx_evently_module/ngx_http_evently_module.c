@@ -282,6 +282,12 @@ ngx_module_t  ngx_http_evently_module = {
 
 static ngx_http_evently_op_t  *ngx_http_evently_op_tables[] = {
     ngx_http_evently_health_ops,
+    ngx_http_evently_auth_ops,
+    ngx_http_evently_tags_ops,
+    ngx_http_evently_venues_ops,
+    ngx_http_evently_events_ops,
+    ngx_http_evently_holds_ops,
+    ngx_http_evently_bookings_ops,
     NULL
 };
 

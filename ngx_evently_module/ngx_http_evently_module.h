@@ -184,7 +184,7 @@ struct ngx_http_evently_ctx_s {
     ngx_str_t                     idem_key;
     ngx_str_t                     idem_hash;
 
-    unsigned                      done:1;
+    unsigned                      suspended:1;
     unsigned                      idem_claimed:1;
 };
 
@@ -249,6 +249,12 @@ ngx_int_t ngx_http_evently_authenticate(ngx_http_request_t *r,
 
 /* op tables of the domains, each terminated by an empty name */
 extern ngx_http_evently_op_t  ngx_http_evently_health_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_auth_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_tags_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_venues_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_events_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_holds_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_bookings_ops[];
 
 
 #endif /* _NGX_HTTP_EVENTLY_MODULE_H_INCLUDED_ */

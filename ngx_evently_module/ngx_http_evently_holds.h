@@ -1,0 +1,42 @@
+
+/*
+ * Copyright (C) Evently
+ */
+
+
+#ifndef _NGX_HTTP_EVENTLY_HOLDS_H_INCLUDED_
+#define _NGX_HTTP_EVENTLY_HOLDS_H_INCLUDED_
+
+
+#include "ngx_http_evently_module.h"
+
+
+/*
+ * Seat holds live in Redis only, with TTLs (db selected by
+ * evently_redis_db):
+ *
+ *   evently:seat:<event>:<seat>   hold id (or "booked:<booking>" for a
+ *                                 minute after a confirm), PX = expiry
+ *   evently:hold:<hold>           hash: user_id, event_id, seat_ids
+ *                                 (comma list), seats (JSON), total_price,
+ *                                 expires (ms), PX = expiry
+ *   evently:user_holds:<user>     zset hold id -> expiry (ms)
+ *   evently:event_held:<event>    zset seat id -> expiry (ms)
+ *   evently:held_events           zset event id -> latest expiry (ms)
+ *
+ * PostgreSQL never learns about holds; what is BOOKED comes from
+ * PostgreSQL only.
+ */
+
+
+/*
+ * Runs the op's SQL function with args._held set to the seats held right
+ * now: {"<event_id>":["<seat_id>", ...], ...}.  event_id NULL: every event
+ * with live holds.  When Redis is unavailable _held is {} and
+ * args._holds_unknown is true.  Returns like an op handler.
+ */
+ngx_int_t ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id);
+
+
+#endif /* _NGX_HTTP_EVENTLY_HOLDS_H_INCLUDED_ */
