@@ -576,6 +576,21 @@ ngx_http_evently_run(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
+    rc = ngx_http_evently_idem_begin(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_evently_run_op(r, ctx);
+}
+
+
+ngx_int_t
+ngx_http_evently_run_op(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
     rc = ngx_http_evently_prepare(r, ctx);
     if (rc != NGX_OK) {
         return rc;

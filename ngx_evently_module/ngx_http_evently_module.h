@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 
+#define NGX_HTTP_EVENTLY_UNPROCESSABLE   422
+
 #define NGX_HTTP_EVENTLY_AUTH_PUBLIC     0
 #define NGX_HTTP_EVENTLY_AUTH_USER       1
 #define NGX_HTTP_EVENTLY_AUTH_ADMIN      2
@@ -58,6 +60,7 @@
 typedef struct ngx_http_evently_ctx_s    ngx_http_evently_ctx_t;
 typedef struct ngx_http_evently_field_s  ngx_http_evently_field_t;
 typedef struct ngx_http_evently_op_s     ngx_http_evently_op_t;
+typedef struct ngx_http_evently_idem_s   ngx_http_evently_idem_t;
 
 typedef ngx_int_t (*ngx_http_evently_op_pt)(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
@@ -181,8 +184,7 @@ struct ngx_http_evently_ctx_s {
     void                         *pending;  /* engine token in flight */
     void                         *data;     /* op's own state */
 
-    ngx_str_t                     idem_key;
-    ngx_str_t                     idem_hash;
+    ngx_http_evently_idem_t      *idem;     /* Idempotency-Key */
 
     unsigned                      suspended:1;
     unsigned                      idem_claimed:1;
@@ -199,6 +201,8 @@ ngx_http_evently_op_t *ngx_http_evently_find_op(ngx_str_t *name);
 ngx_int_t ngx_http_evently_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_evently_suspend(ngx_http_request_t *r);
 void ngx_http_evently_resume(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_evently_run_op(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx);
 ngx_int_t ngx_http_evently_run_sql_op(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 json_t *ngx_http_evently_pool_json(ngx_pool_t *pool, json_t *json);
@@ -226,6 +230,14 @@ ngx_int_t ngx_http_evently_error_page(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 ngx_int_t ngx_http_evently_route_not_found(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
+
+
+/* ngx_http_evently_idempotency.c */
+ngx_int_t ngx_http_evently_idem_begin(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx);
+ngx_int_t ngx_http_evently_idem_store(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_uint_t status, u_char *body,
+    size_t len);
 
 
 /* ngx_http_evently_validate.c */

@@ -28,14 +28,32 @@ ngx_int_t
 ngx_http_evently_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_chain_t              out;
+    ngx_http_evently_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
+
+    if (ctx && ctx->idem_claimed) {
+        /* an Idempotency-Key: remember the answer before giving it */
+
+        rc = ngx_http_evently_idem_store(r, ctx, status, body, len);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     /* an error may be sent after a success header was prepared */
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
+
+    if (status == NGX_HTTP_EVENTLY_UNPROCESSABLE) {
+        /* nginx knows no reason phrase for 422 */
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
+    }
+
     ngx_str_set(&r->headers_out.content_type,
                 "application/json; charset=utf-8");
     r->headers_out.content_type_len = sizeof("application/json") - 1;
@@ -49,8 +67,6 @@ ngx_http_evently_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
         /* our body is the error page: nginx must not add its own */
         r->err_status = 0;
-        r->keepalive = r->keepalive && status < NGX_HTTP_BAD_REQUEST
-                       ? 1 : r->keepalive;
     }
 
     rc = ngx_http_send_header(r);
