@@ -18,7 +18,8 @@
 #include "ngx_http_evently_kafka.h"
 
 
-#define NGX_HTTP_EVENTLY_MAX_ID_LEN  128
+#define NGX_HTTP_EVENTLY_MAX_ID_LEN    128
+#define NGX_HTTP_EVENTLY_MAX_BODY      65536   /* the contract's limit */
 
 
 static ngx_http_evently_op_t *ngx_http_evently_route(ngx_http_request_t *r,
@@ -103,6 +104,19 @@ ngx_http_evently_handler(ngx_http_request_t *r)
                                 "UNSUPPORTED_MEDIA_TYPE",
                                 "Content-Type must be application/json",
                                 NULL, 0);
+    }
+
+    if (r->headers_in.content_length_n > NGX_HTTP_EVENTLY_MAX_BODY) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->keepalive = 0;
+
+        return ngx_http_evently_send_error(r,
+                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "PAYLOAD_TOO_LARGE",
+                                "Request body is too large", NULL, 0);
     }
 
     /* a JSON body is small: keep it in one memory buffer */
@@ -410,6 +424,13 @@ ngx_http_evently_parse_body(ngx_http_request_t *r,
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > NGX_HTTP_EVENTLY_MAX_BODY) {
+        return ngx_http_evently_send_error(r,
+                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "PAYLOAD_TOO_LARGE",
+                                "Request body is too large", NULL, 0);
     }
 
     if (len == 0) {
