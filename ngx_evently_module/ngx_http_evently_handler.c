@@ -537,6 +537,14 @@ ngx_http_evently_prepare(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
         return rc;
     }
 
+    if ((op->flags & NGX_HTTP_EVENTLY_OP_RAW_ID)
+        && json_object_set_new(ctx->args, "_path_id",
+                               json_stringn((char *) ctx->id.data,
+                                            ctx->id.len)))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (op->flags & NGX_HTTP_EVENTLY_OP_IF_MATCH) {
         return ngx_http_evently_if_match(r, ctx);
     }
