@@ -331,6 +331,15 @@ ngx_http_evently_path_id(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
                                            NULL, 0);
     }
 
+    if ((ctx->op->flags & NGX_HTTP_EVENTLY_OP_RAW_ID)
+        && ngx_utf8_length(vv->data, vv->len) == (size_t) NGX_ERROR)
+    {
+        return ngx_http_evently_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "INVALID_ID",
+                                           "Invalid identifier in path",
+                                           NULL, 0);
+    }
+
     if ((ctx->op->flags & NGX_HTTP_EVENTLY_OP_ID)
         && !ngx_http_evently_is_uuid(vv->data, vv->len))
     {
