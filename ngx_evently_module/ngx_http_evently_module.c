@@ -585,16 +585,31 @@ ngx_http_evently_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(&u, sizeof(ngx_url_t));
     u.url = value[1];
     u.default_port = 6379;
-    u.no_resolve = 1;
 
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
+    /*
+     * Resolved now, by the master: hiredis would otherwise call the
+     * blocking getaddrinfo() in a worker on every reconnect.
+     */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid Redis address \"%V\"%s%s", &u.url,
                            u.err ? ": " : "", u.err ? u.err : "");
         return NGX_CONF_ERROR;
     }
 
-    mcf->redis_host = u.host;
+    mcf->redis_host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (mcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the address without the port, NUL-terminated for hiredis */
+
+    mcf->redis_host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                        u.addrs[0].socklen,
+                                        mcf->redis_host.data,
+                                        NGX_SOCKADDR_STRLEN, 0);
+    mcf->redis_host.data[mcf->redis_host.len] = '\0';
     mcf->redis_port = u.port;
 
     return NGX_CONF_OK;
