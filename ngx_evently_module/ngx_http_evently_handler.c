@@ -646,18 +646,30 @@ ngx_int_t
 ngx_http_evently_run_sql_op(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx)
 {
+    return ngx_http_evently_sql_call(r, ctx, &ctx->op->stmt, NULL);
+}
+
+
+/*
+ * Calls an API function, evently.api_<op>(user, role, id, args), with the
+ * request's caller, path id and arguments.  next (or, when NULL, the
+ * standard reply) gets the function's row once it is there.
+ */
+
+ngx_int_t
+ngx_http_evently_sql_call(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx,
+    ngx_http_evently_stmt_t *stmt, ngx_http_evently_sql_pt next)
+{
     char                         *args;
     size_t                        len;
-    ngx_int_t                     rc;
     ngx_http_evently_pg_query_t  *q;
 
-    q = ngx_http_evently_pg_query_create(r->pool, r->connection->log,
-                                         &ctx->op->stmt);
+    q = ngx_http_evently_pg_query_create(r->pool, r->connection->log, stmt);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args = json_dumps(ctx->args ? ctx->args : json_object(), JSON_COMPACT);
+    args = json_dumps(ctx->args, JSON_COMPACT);
     if (args == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -688,9 +700,9 @@ ngx_http_evently_run_sql_op(ngx_http_request_t *r,
     q->handler = ngx_http_evently_sql_done;
     q->data = r;
 
-    rc = ngx_http_evently_pg_send(q);
+    ctx->sql_next = next;
 
-    switch (rc) {
+    switch (ngx_http_evently_pg_send(q)) {
 
     case NGX_OK:
         ctx->pending = q;
@@ -712,10 +724,6 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
 {
     ngx_http_request_t *r = data;
 
-    u_char                  *code, *message, *body;
-    size_t                   len;
-    ngx_str_t                msg, etag;
-    ngx_int_t                status;
     ngx_http_evently_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
@@ -724,39 +732,46 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
     if (rc == NGX_BUSY) {
         rc = ngx_http_evently_send_unavailable(r, "DB_BUSY",
                                    "The database is busy, retry shortly");
-        goto done;
-    }
 
-    if (rc != NGX_OK) {
+    } else if (rc != NGX_OK) {
         rc = ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
                                    "The database is unavailable");
-        goto done;
-    }
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = ngx_http_evently_sql_error(r, res);
-        goto done;
-    }
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 5) {
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 5) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "evently: \"%V\" returned %d rows",
-                      &ctx->op->stmt.name, PQntuples(res));
+                      "evently: an API function of \"%V\" returned "
+                      "%d rows", &ctx->op->name, PQntuples(res));
         rc = ngx_http_evently_send_error(r,
                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
                                          "INTERNAL_ERROR",
                                          "Internal server error", NULL, 0);
-        goto done;
+
+    } else if (ctx->sql_next) {
+        rc = ctx->sql_next(r, ctx, res);
+
+    } else {
+        rc = ngx_http_evently_sql_reply(r, ctx, res);
     }
 
-    status = PQgetisnull(res, 0, 0)
-             ? (ngx_int_t) ctx->op->status
-             : ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                        PQgetlength(res, 0, 0));
+    ngx_http_evently_resume(r, rc);
+}
 
-    if (status < 100 || status > 599) {
-        status = NGX_HTTP_OK;
-    }
+
+/* the standard answer from an evently.api_result row */
+
+ngx_int_t
+ngx_http_evently_sql_reply(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, PGresult *res)
+{
+    u_char     *message, *body;
+    size_t      len;
+    ngx_str_t   msg, etag;
+    ngx_int_t   status;
+
+    status = ngx_http_evently_sql_status(ctx, res);
 
     message = PQgetisnull(res, 0, 2) ? NULL
                                      : (u_char *) PQgetvalue(res, 0, 2);
@@ -764,13 +779,10 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
     len = PQgetisnull(res, 0, 3) ? 0 : (size_t) PQgetlength(res, 0, 3);
 
     if (!PQgetisnull(res, 0, 1)) {
-        code = (u_char *) PQgetvalue(res, 0, 1);
-
-        rc = ngx_http_evently_send_error(r, status, (char *) code,
-                                         message ? (char *) message
-                                                 : "Request failed",
-                                         len ? body : NULL, len);
-        goto done;
+        return ngx_http_evently_send_error(r, status, PQgetvalue(res, 0, 1),
+                                           message ? (char *) message
+                                                   : "Request failed",
+                                           len ? body : NULL, len);
     }
 
     if (!PQgetisnull(res, 0, 4)) {
@@ -778,8 +790,7 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
         etag.len = PQgetlength(res, 0, 4);
 
         if (ngx_http_evently_set_etag(r, &etag) != NGX_OK) {
-            rc = NGX_ERROR;
-            goto done;
+            return NGX_ERROR;
         }
     }
 
@@ -796,11 +807,30 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
         ngx_http_evently_outbox_kick();
     }
 
-    rc = ngx_http_evently_send_data(r, status, &msg, len ? body : NULL, len);
+    return ngx_http_evently_send_data(r, status, &msg, len ? body : NULL,
+                                      len);
+}
 
-done:
 
-    ngx_http_evently_resume(r, rc);
+/* the row's status, or the op's default */
+
+ngx_int_t
+ngx_http_evently_sql_status(ngx_http_evently_ctx_t *ctx, PGresult *res)
+{
+    ngx_int_t  status;
+
+    if (PQgetisnull(res, 0, 0)) {
+        return ctx->op->status;
+    }
+
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                      PQgetlength(res, 0, 0));
+
+    if (status < 100 || status > 599) {
+        return NGX_HTTP_OK;
+    }
+
+    return status;
 }
 
 

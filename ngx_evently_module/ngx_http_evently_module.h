@@ -57,6 +57,8 @@
 #define NGX_HTTP_EVENTLY_NO_TRIM         0x40  /* keep surrounding spaces */
 
 
+struct pg_result;                          /* libpq's PGresult */
+
 typedef struct ngx_http_evently_ctx_s    ngx_http_evently_ctx_t;
 typedef struct ngx_http_evently_field_s  ngx_http_evently_field_t;
 typedef struct ngx_http_evently_op_s     ngx_http_evently_op_t;
@@ -64,6 +66,8 @@ typedef struct ngx_http_evently_idem_s   ngx_http_evently_idem_t;
 
 typedef ngx_int_t (*ngx_http_evently_op_pt)(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
+typedef ngx_int_t (*ngx_http_evently_sql_pt)(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, struct pg_result *res);
 
 
 struct ngx_http_evently_field_s {
@@ -182,6 +186,7 @@ struct ngx_http_evently_ctx_s {
     json_t                       *args;     /* validated arguments */
 
     void                         *pending;  /* engine token in flight */
+    ngx_http_evently_sql_pt       sql_next; /* gets the API row */
     void                         *data;     /* op's own state */
 
     ngx_http_evently_idem_t      *idem;     /* Idempotency-Key */
@@ -205,6 +210,13 @@ ngx_int_t ngx_http_evently_run_op(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 ngx_int_t ngx_http_evently_run_sql_op(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
+ngx_int_t ngx_http_evently_sql_call(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_http_evently_stmt_t *stmt,
+    ngx_http_evently_sql_pt next);
+ngx_int_t ngx_http_evently_sql_reply(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, struct pg_result *res);
+ngx_int_t ngx_http_evently_sql_status(ngx_http_evently_ctx_t *ctx,
+    struct pg_result *res);
 json_t *ngx_http_evently_pool_json(ngx_pool_t *pool, json_t *json);
 
 
