@@ -32,7 +32,6 @@ static ngx_int_t ngx_http_evently_ping(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 static ngx_int_t ngx_http_evently_status(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
-static u_char *ngx_http_evently_now(u_char *buf);
 
 
 ngx_http_evently_op_t  ngx_http_evently_health_ops[] = {
@@ -193,7 +192,7 @@ ngx_http_evently_health_send(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    *ngx_http_evently_now(ts) = '\0';
+    *ngx_http_evently_time(ts, ngx_time()) = '\0';
 
     p = ngx_sprintf(body, "{\"status\":\"%s\",\"service\":\"evently\","
                           "\"timestamp\":\"%s\",\"checks\":{"
@@ -230,21 +229,8 @@ ngx_http_evently_status(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
                          "\"timestamp\":\"",
                    sizeof("{\"status\":\"operational\",\"api_version\":"
                           "\"v1\",\"timestamp\":\"") - 1);
-    p = ngx_http_evently_now(p);
+    p = ngx_http_evently_time(p, ngx_time());
     p = ngx_cpymem(p, "\"}", 2);
 
     return ngx_http_evently_send_raw(r, NGX_HTTP_OK, body, p - body);
-}
-
-
-static u_char *
-ngx_http_evently_now(u_char *buf)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(ngx_time(), &tm);
-
-    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_evently_module.h"
+#include <hiredis/hiredis.h>
 
 
 /*
@@ -37,6 +38,14 @@
  */
 ngx_int_t ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id);
+
+
+/* a hold script's answer: an array whose first element is a status word */
+ngx_uint_t ngx_http_evently_hold_reply_is(redisReply *reply,
+    const char *status);
+
+/* a hold's "seat_ids" field (a comma list) as a JSON array, or NULL */
+json_t *ngx_http_evently_hold_seat_list(redisReply *seat_ids);
 
 
 #endif /* _NGX_HTTP_EVENTLY_HOLDS_H_INCLUDED_ */

@@ -242,6 +242,11 @@ ngx_int_t ngx_http_evently_error_page(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 ngx_int_t ngx_http_evently_route_not_found(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
+u_char *ngx_http_evently_time(u_char *buf, time_t t);
+ngx_int_t ngx_http_evently_uuid(u_char *buf);
+
+#define NGX_HTTP_EVENTLY_UUID_LEN   36
+#define NGX_HTTP_EVENTLY_TIME_LEN   20
 
 
 /* ngx_http_evently_idempotency.c */

@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_evently_module.h"
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_EVENTLY_RETRY_AFTER  "1"
@@ -396,6 +397,45 @@ ngx_http_evently_add_header(ngx_http_request_t *r, const char *key,
     h->key.data = (u_char *) key;
     h->key.len = ngx_strlen(key);
     h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* RFC 3339, UTC, whole seconds: 2026-12-01T19:30:00Z (20 bytes) */
+
+u_char *
+ngx_http_evently_time(u_char *buf, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+/* a random (version 4) UUID from OpenSSL's CSPRNG, 36 bytes + NUL */
+
+ngx_int_t
+ngx_http_evently_uuid(u_char *buf)
+{
+    u_char  b[16], hex[33];
+
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return NGX_ERROR;
+    }
+
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+
+    ngx_hex_dump(hex, b, sizeof(b));
+
+    ngx_sprintf(buf, "%*s-%*s-%*s-%*s-%*s%Z", (size_t) 8, hex,
+                (size_t) 4, hex + 8, (size_t) 4, hex + 12,
+                (size_t) 4, hex + 16, (size_t) 12, hex + 20);
 
     return NGX_OK;
 }
