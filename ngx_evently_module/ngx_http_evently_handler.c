@@ -76,18 +76,26 @@ ngx_http_evently_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_evently_module);
 
+    /*
+     * A step that refuses the request has answered it already: its rc is
+     * then the rc of sending, NGX_OK included, so r->header_sent is what
+     * tells "go on" from "done".
+     */
+
     rc = ngx_http_evently_authenticate(r, ctx, lcf->auth);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && !r->header_sent) {
         rc = ngx_http_evently_path_id(r, ctx);
     }
 
-    if (rc != NGX_OK || !(op->flags & NGX_HTTP_EVENTLY_OP_BODY)) {
+    if (rc != NGX_OK || r->header_sent
+        || !(op->flags & NGX_HTTP_EVENTLY_OP_BODY))
+    {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (rc != NGX_OK) {
+        if (rc != NGX_OK || r->header_sent) {
             return rc;
         }
 
@@ -400,7 +408,7 @@ ngx_http_evently_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_evently_parse_body(r, ctx);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && !r->header_sent) {
         rc = ngx_http_evently_run(r, ctx);
     }
 
@@ -630,7 +638,7 @@ ngx_http_evently_run_op(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
     ngx_int_t  rc;
 
     rc = ngx_http_evently_prepare(r, ctx);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
         return rc;
     }
 
