@@ -138,6 +138,7 @@ names), body, json}> (C<json> undef when the body is not JSON).
 An nginx outside the block format: C<name> ('proc'), C<port>, C<servroot>
 (default C<$TEST_NGINX_SERVROOT.NAME>), C<http_config>, C<config>,
 C<main_config>, C<workers> (1; master on when more), C<master>,
+C<worker_connections> (64),
 C<log_level>, C<valgrind>. Dies when nginx does not start; returns a
 handle. C<stop_nginx> (all when no name) returns true when nginx exited
 within the bounded wait after SIGQUIT. C<$x> is a handle, a name or a
@@ -544,6 +545,7 @@ sub start_nginx {
         http_config => $o{http_config},
         config      => $o{config},
         no_root_location => $o{no_root_location},
+        worker_connections => $o{worker_connections},
     );
     open my $out, '>', "$root/conf/nginx.conf"
         or die "start_nginx: cannot write $root/conf/nginx.conf: $!\n";
