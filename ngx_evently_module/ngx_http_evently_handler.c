@@ -340,7 +340,7 @@ ngx_http_evently_path_id(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
     }
 
     if ((ctx->op->flags & NGX_HTTP_EVENTLY_OP_RAW_ID)
-        && ngx_utf8_length(vv->data, vv->len) == (size_t) NGX_ERROR)
+        && !ngx_http_evently_utf8_valid(vv->data, vv->len))
     {
         return ngx_http_evently_send_error(r, NGX_HTTP_BAD_REQUEST,
                                            "INVALID_ID",

@@ -264,6 +264,7 @@ ngx_int_t ngx_http_evently_validate(ngx_http_request_t *r,
 ngx_int_t ngx_http_evently_query_args(ngx_http_request_t *r,
     ngx_http_evently_field_t *fields, json_t *out, json_t *errors);
 ngx_int_t ngx_http_evently_is_uuid(u_char *p, size_t len);
+ngx_uint_t ngx_http_evently_utf8_valid(u_char *p, size_t len);
 
 
 /* ngx_http_evently_jwt.c */

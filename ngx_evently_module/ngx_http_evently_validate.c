@@ -121,7 +121,7 @@ ngx_http_evently_query_args(ngx_http_request_t *r,
         last = dst;
         *last = '\0';
 
-        if (ngx_utf8_length(p, last - p) == (size_t) NGX_ERROR) {
+        if (!ngx_http_evently_utf8_valid(p, last - p)) {
             if (ngx_http_evently_error(errors, f->name,
                                        "must be valid UTF-8")
                 != NGX_OK)
@@ -208,6 +208,36 @@ ngx_http_evently_query_args(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * jansson's rule for text: well-formed UTF-8, no surrogates.  (nginx's
+ * ngx_utf8_length() cannot tell: it returns the byte count on bad input.)
+ */
+
+ngx_uint_t
+ngx_http_evently_utf8_valid(u_char *p, size_t len)
+{
+    u_char    *last;
+    uint32_t   c;
+
+    last = p + len;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        c = ngx_utf8_decode(&p, last - p);
+
+        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
