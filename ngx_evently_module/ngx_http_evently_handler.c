@@ -54,6 +54,14 @@ ngx_http_evently_handler(ngx_http_request_t *r)
     ngx_http_evently_ctx_t       *ctx;
     ngx_http_evently_loc_conf_t  *lcf;
 
+    /*
+     * If-Match is the op's business (SQL compares versions); nginx's
+     * not_modified filter would judge it against an ETag it does not
+     * know and end the request behind our back.
+     */
+
+    r->disable_not_modified = 1;
+
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_evently_module);
 
     op = ngx_http_evently_route(r, lcf);
@@ -189,7 +197,7 @@ ngx_http_evently_resume(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (ctx->suspended) {
+    if (ctx && ctx->suspended) {
         ctx->suspended = 0;
         r->read_event_handler = ngx_http_block_reading;
     }
