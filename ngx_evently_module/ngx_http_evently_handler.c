@@ -491,8 +491,11 @@ ngx_http_evently_parse_body(ngx_http_request_t *r,
     json = json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &err);
 
     if (json == NULL) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "evently: invalid JSON body: %s", err.text);
+        /* never err.text: it quotes the body, passwords included */
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "evently: invalid JSON body at line %d column %d "
+                       "(byte %d)", err.line, err.column, err.position);
 
         return ngx_http_evently_send_error(r, NGX_HTTP_BAD_REQUEST,
                                            "INVALID_JSON",

@@ -13,6 +13,7 @@
 #include "ngx_http_evently_module.h"
 #include "ngx_http_evently_pg.h"
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 
 #define NGX_HTTP_EVENTLY_IDEM_KEY_MAX  255
@@ -28,7 +29,7 @@ struct ngx_http_evently_idem_s {
 
 static ngx_table_elt_t *ngx_http_evently_idem_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_evently_idem_hash(ngx_http_request_t *r,
-    u_char *hex);
+    ngx_str_t *secret, u_char *hex);
 static void ngx_http_evently_idem_begun(void *data, PGresult *res,
     ngx_int_t rc);
 static void ngx_http_evently_idem_stored(void *data, PGresult *res,
@@ -101,7 +102,9 @@ ngx_http_evently_idem_begin(ngx_http_request_t *r,
     idem->key.len = h->value.len;
     *ngx_cpymem(idem->key.data, h->value.data, h->value.len) = '\0';
 
-    if (ngx_http_evently_idem_hash(r, hash) != NGX_OK) {
+    if (ngx_http_evently_idem_hash(r, &ctx->mcf->jwt_secret, hash)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -338,10 +341,11 @@ ngx_http_evently_idem_header(ngx_http_request_t *r)
 }
 
 
-/* the request's identity: method, URI and body bytes */
+/* the request's identity: method, URI and body bytes, keyed */
 
 static ngx_int_t
-ngx_http_evently_idem_hash(ngx_http_request_t *r, u_char *hex)
+ngx_http_evently_idem_hash(ngx_http_request_t *r, ngx_str_t *secret,
+    u_char *hex)
 {
     u_char        md[EVP_MAX_MD_SIZE];
     ngx_int_t     rc;
@@ -379,6 +383,18 @@ ngx_http_evently_idem_hash(ngx_http_request_t *r, u_char *hex)
     }
 
     if (EVP_DigestFinal_ex(sha, md, &len) != 1) {
+        goto done;
+    }
+
+    /*
+     * Keyed: a body may hold passwords (change-password), and a plain
+     * digest stored in the database could be brute-forced offline.
+     */
+
+    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, md, len, md,
+             &len)
+        == NULL)
+    {
         goto done;
     }
 

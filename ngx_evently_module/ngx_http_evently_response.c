@@ -17,7 +17,8 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_EVENTLY_RETRY_AFTER  "1"
+#define NGX_HTTP_EVENTLY_RETRY_AFTER          "1"
+#define NGX_HTTP_EVENTLY_RETRY_AFTER_LIMITED  "2"
 
 
 static ngx_int_t ngx_http_evently_add_header(ngx_http_request_t *r,
@@ -259,7 +260,14 @@ ngx_http_evently_send_error(ngx_http_request_t *r, ngx_uint_t status,
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE
         || status == NGX_HTTP_TOO_MANY_REQUESTS)
     {
-        ngx_str_set(&retry, NGX_HTTP_EVENTLY_RETRY_AFTER);
+        /* the stricter auth zone frees a slot every 2 s (30r/m) */
+
+        if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+            ngx_str_set(&retry, NGX_HTTP_EVENTLY_RETRY_AFTER_LIMITED);
+
+        } else {
+            ngx_str_set(&retry, NGX_HTTP_EVENTLY_RETRY_AFTER);
+        }
 
         if (ngx_http_evently_add_header(r, "Retry-After", &retry) != NGX_OK)
         {
