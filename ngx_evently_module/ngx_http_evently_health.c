@@ -32,6 +32,10 @@ static ngx_int_t ngx_http_evently_ping(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 static ngx_int_t ngx_http_evently_status(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
+static ngx_int_t ngx_http_evently_openapi(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx);
+static ngx_int_t ngx_http_evently_docs(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx);
 
 
 ngx_http_evently_op_t  ngx_http_evently_health_ops[] = {
@@ -43,6 +47,12 @@ ngx_http_evently_op_t  ngx_http_evently_health_ops[] = {
       NGX_HTTP_OK, ngx_null_string, NGX_HTTP_EVENTLY_NO_SQL },
 
     { ngx_string("status"), ngx_http_evently_status, NULL, NULL, 0,
+      NGX_HTTP_OK, ngx_null_string, NGX_HTTP_EVENTLY_NO_SQL },
+
+    { ngx_string("openapi"), ngx_http_evently_openapi, NULL, NULL, 0,
+      NGX_HTTP_OK, ngx_null_string, NGX_HTTP_EVENTLY_NO_SQL },
+
+    { ngx_string("docs"), ngx_http_evently_docs, NULL, NULL, 0,
       NGX_HTTP_OK, ngx_null_string, NGX_HTTP_EVENTLY_NO_SQL },
 
     { ngx_string("route_not_found"), ngx_http_evently_route_not_found,
@@ -233,4 +243,36 @@ ngx_http_evently_status(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
     p = ngx_cpymem(p, "\"}", 2);
 
     return ngx_http_evently_send_raw(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* the OpenAPI spec and the page built from it (evently_docs) */
+
+static ngx_int_t
+ngx_http_evently_openapi(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
+{
+    static ngx_str_t  type = ngx_string("application/yaml; charset=utf-8");
+
+    if (ctx->mcf->openapi.len == 0) {
+        return ngx_http_evently_route_not_found(r, ctx);
+    }
+
+    return ngx_http_evently_send_typed(r, NGX_HTTP_OK, &type,
+                                       ctx->mcf->openapi.data,
+                                       ctx->mcf->openapi.len);
+}
+
+
+static ngx_int_t
+ngx_http_evently_docs(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx)
+{
+    static ngx_str_t  type = ngx_string("text/html; charset=utf-8");
+
+    if (ctx->mcf->docs_page.len == 0) {
+        return ngx_http_evently_route_not_found(r, ctx);
+    }
+
+    return ngx_http_evently_send_typed(r, NGX_HTTP_OK, &type,
+                                       ctx->mcf->docs_page.data,
+                                       ctx->mcf->docs_page.len);
 }

@@ -26,6 +26,8 @@ static char *ngx_http_evently_redis_addr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_evently_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_evently_read_doc(ngx_conf_t *cf, ngx_str_t *dir,
+    const char *name, ngx_str_t *out);
 static ngx_int_t ngx_http_evently_init_process(ngx_cycle_t *cycle);
 static void ngx_http_evently_exit_process(ngx_cycle_t *cycle);
 
@@ -229,6 +231,13 @@ static ngx_command_t  ngx_http_evently_commands[] = {
       offsetof(ngx_http_evently_main_conf_t, waitlist_offer_ttl),
       NULL },
 
+    { ngx_string("evently_docs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_evently_main_conf_t, docs_dir),
+      NULL },
+
     { ngx_string("evently_auth"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -288,6 +297,7 @@ static ngx_http_evently_op_t  *ngx_http_evently_op_tables[] = {
     ngx_http_evently_events_ops,
     ngx_http_evently_holds_ops,
     ngx_http_evently_bookings_ops,
+    ngx_http_evently_cancellations_ops,
     NULL
 };
 
@@ -431,7 +441,74 @@ ngx_http_evently_init_main_conf(ngx_conf_t *cf, void *conf)
     mcf->id_hash = ngx_hash_key(ngx_http_evently_id_name.data,
                                 ngx_http_evently_id_name.len);
 
+    /* served from memory: the worker never touches the disk for them */
+
+    if (mcf->docs_dir.len
+        && (ngx_http_evently_read_doc(cf, &mcf->docs_dir, "openapi.yaml",
+                                      &mcf->openapi) != NGX_OK
+            || ngx_http_evently_read_doc(cf, &mcf->docs_dir, "index.html",
+                                         &mcf->docs_page) != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_evently_read_doc(ngx_conf_t *cf, ngx_str_t *dir, const char *name,
+    ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path.len = dir->len + 1 + ngx_strlen(name);
+    path.data = ngx_pnalloc(cf->pool, path.len + 1);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(path.data, "%V/%s%Z", dir, name);
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &path);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = path;
+    file.log = cf->log;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 4 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be read or exceeds 4 MiB", &path);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    out->len = (size_t) ngx_file_size(&fi);
+    out->data = ngx_pnalloc(cf->pool, out->len ? out->len : 1);
+
+    n = out->data ? ngx_read_file(&file, out->data, out->len, 0) : -1;
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) out->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "reading \"%V\" failed",
+                           &path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -159,6 +159,11 @@ typedef struct {
     ngx_uint_t                    hold_max_per_user;
     time_t                        waitlist_offer_ttl;
 
+    /* API documentation, read once at configuration */
+    ngx_str_t                     docs_dir;
+    ngx_str_t                     openapi;   /* docs/openapi.yaml */
+    ngx_str_t                     docs_page; /* docs/index.html */
+
     ngx_uint_t                    id_hash;   /* hash of "id" */
 } ngx_http_evently_main_conf_t;
 
@@ -223,6 +228,8 @@ json_t *ngx_http_evently_pool_json(ngx_pool_t *pool, json_t *json);
 /* ngx_http_evently_response.c */
 ngx_int_t ngx_http_evently_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len);
+ngx_int_t ngx_http_evently_send_typed(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
 ngx_int_t ngx_http_evently_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 ngx_int_t ngx_http_evently_send_data(ngx_http_request_t *r,
@@ -285,6 +292,7 @@ extern ngx_http_evently_op_t  ngx_http_evently_venues_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_events_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_holds_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_bookings_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_cancellations_ops[];
 
 
 #endif /* _NGX_HTTP_EVENTLY_MODULE_H_INCLUDED_ */

@@ -30,6 +30,16 @@ ngx_int_t
 ngx_http_evently_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
+    static ngx_str_t  json = ngx_string("application/json; charset=utf-8");
+
+    return ngx_http_evently_send_typed(r, status, &json, body, len);
+}
+
+
+ngx_int_t
+ngx_http_evently_send_typed(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len)
+{
     ngx_int_t                rc;
     ngx_buf_t               *b;
     ngx_chain_t              out;
@@ -56,9 +66,8 @@ ngx_http_evently_send_raw(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
     }
 
-    ngx_str_set(&r->headers_out.content_type,
-                "application/json; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     if (r->headers_out.content_length) {

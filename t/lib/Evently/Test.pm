@@ -280,6 +280,10 @@ sub http_config {
         next if !defined $v;
         $text .= '    ' . $dir{$k}->($v) . ";\n";
     }
+    # the API documentation, once docs/ has it (the directive reads both)
+    my $docs = _env('TEST_NGINX_EVENTLY_ROOT') . '/docs';
+    $text .= "    evently_docs $docs;\n"
+        if !exists $o{docs} && -f "$docs/openapi.yaml" && -f "$docs/index.html";
     for my $k (sort keys %o) {
         next if $dir{$k} || $k eq 'extra' || $k eq 'http_include'
                 || !defined $o{$k};
