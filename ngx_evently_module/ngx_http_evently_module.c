@@ -298,6 +298,8 @@ static ngx_http_evently_op_t  *ngx_http_evently_op_tables[] = {
     ngx_http_evently_holds_ops,
     ngx_http_evently_bookings_ops,
     ngx_http_evently_cancellations_ops,
+    ngx_http_evently_waitlist_ops,
+    ngx_http_evently_analytics_ops,
     NULL
 };
 
@@ -742,7 +744,8 @@ ngx_http_evently_init_process(ngx_cycle_t *cycle)
 
     if (ngx_http_evently_pg_init_process(cycle, mcf) != NGX_OK
         || ngx_http_evently_redis_init_process(cycle, mcf) != NGX_OK
-        || ngx_http_evently_outbox_init_process(cycle, mcf) != NGX_OK)
+        || ngx_http_evently_outbox_init_process(cycle, mcf) != NGX_OK
+        || ngx_http_evently_waitlist_init_process(cycle, mcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -762,6 +765,7 @@ ngx_http_evently_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_evently_waitlist_exit_process(cycle);
     ngx_http_evently_outbox_exit_process(cycle);
     ngx_http_evently_redis_exit_process(cycle);
     ngx_http_evently_pg_exit_process(cycle);

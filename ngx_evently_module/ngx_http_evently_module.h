@@ -293,6 +293,14 @@ extern ngx_http_evently_op_t  ngx_http_evently_events_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_holds_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_bookings_ops[];
 extern ngx_http_evently_op_t  ngx_http_evently_cancellations_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_waitlist_ops[];
+extern ngx_http_evently_op_t  ngx_http_evently_analytics_ops[];
+
+
+/* ngx_http_evently_waitlist.c: the offer sweeper's life cycle */
+ngx_int_t ngx_http_evently_waitlist_init_process(ngx_cycle_t *cycle,
+    ngx_http_evently_main_conf_t *mcf);
+void ngx_http_evently_waitlist_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_EVENTLY_MODULE_H_INCLUDED_ */

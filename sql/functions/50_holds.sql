@@ -59,14 +59,17 @@ BEGIN
                             json_build_object('seat_ids', v_missing));
     END IF;
 
-    -- blocked, or booked for this event
+    -- blocked, booked for this event, or reserved for somebody else's
+    -- waitlist offer (evently.seats_offered_to_others, 80_waitlist.sql)
     SELECT json_agg(s.id ORDER BY s.id) INTO v_taken
       FROM evently.seats s
      WHERE s.id = ANY (v_ids)
        AND (s.status = 'BLOCKED'
             OR EXISTS (SELECT 1 FROM evently.booking_seats bs
                         WHERE bs.event_id = v_event.id
-                          AND bs.seat_id = s.id AND bs.active));
+                          AND bs.seat_id = s.id AND bs.active)
+            OR s.id = ANY (evently.seats_offered_to_others(v_event.id,
+                                                           v_ids, p_user)));
 
     IF v_taken IS NOT NULL THEN
         RETURN evently.fail(409, 'SEATS_UNAVAILABLE',

@@ -236,6 +236,9 @@ BEGIN
     VALUES (v_booking.id, v_total, v_event.currency, 'COMPLETED', v_method,
             'TXN-' || upper(encode(gen_random_bytes(10), 'hex')), now());
 
+    -- a hold offered by the waitlist is now a booking (80_waitlist.sql)
+    PERFORM evently.waitlist_hold_converted(v_hold, p_user, v_booking.id);
+
     PERFORM evently.emit('bookings', 'booking.confirmed', v_event.id,
                          v_booking.id, p_user,
                          jsonb_build_object(
