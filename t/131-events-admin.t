@@ -629,8 +629,14 @@ _SQL_
                          FROM evently.events WHERE id = :'id'", { id => $id });
     is_deeply $row, [['t', 't']], 'cancel: cancelled_at recorded';
 
+    # the event's one booking is refunded in the same transaction:
+    # booking.cancelled + its e-mail, then event.cancelled
     my $rows = outbox_rows($id);
-    is scalar @$rows, $n + 1, 'cancel: one outbox row';
+    is scalar @$rows, $n + 3, 'cancel: three outbox rows';
+    is_deeply [ map { $_->[2] } @$rows[-3 .. -1] ],
+              [ 'booking.cancelled', 'email.booking_cancelled',
+                'event.cancelled' ],
+        'cancel: the booking is cancelled before the event';
     is_deeply [@{ $rows->[-1] }[0 .. 2]], ['events', $id, 'event.cancelled'],
         'cancel: topic events, key event id, type event.cancelled';
     my $p = $JSON->decode($rows->[-1][3]);
@@ -643,8 +649,8 @@ _SQL_
     is $p->{data}{name}, 'Same venue', 'cancel payload: data.name';
     is $p->{data}{previous_status}, 'published', 'cancel payload: previous_status';
     is $p->{data}{version}, $v + 1, 'cancel payload: version';
-    is $p->{data}{bookings_cancelled}, 0,
-        'cancel payload: bookings_cancelled (the hook is a no-op for now)';
+    is $p->{data}{bookings_cancelled}, 1,
+        'cancel payload: bookings_cancelled (refunded in full)';
     like $p->{data}{cancelled_at}, qr/Z$/, 'cancel payload: cancelled_at';
 
     # the relay sends it to Kafka (key = event id)

@@ -437,19 +437,9 @@ $$;
 
 -- THE HOOK of event cancellation: called by api_events_update in the same
 -- transaction that marks the event cancelled, with the event row locked.
--- Refunds come with the cancellations issue: that issue replaces this
--- function (CREATE OR REPLACE in a later file) so that every CONFIRMED
--- booking of the event is cancelled with a full refund, seats freed and
--- booking.cancelled emitted. Returns the number of bookings cancelled.
-CREATE OR REPLACE FUNCTION evently.cancel_event_bookings(p_event_id uuid)
-RETURNS int
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    -- refunds come with the cancellations issue
-    RETURN 0;
-END
-$$;
+-- Cancelling an event refunds its bookings in full in the same
+-- transaction: evently.cancel_event_bookings(event), in
+-- 70_cancellations.sql, returns how many bookings it cancelled.
 
 
 -- ---------------------------------------------------------------------------
