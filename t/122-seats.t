@@ -289,6 +289,9 @@ my @premium = map { "A$_" } 1 .. 13;
           'EVENT_NOT_FOUND', 'available: unknown event');
     fails(call(GET => "$base?event_id=$TECH_CONF", token => undef), 400,
           'SECTION_NOT_IN_EVENT_VENUE', 'available: event on another venue');
+    psql("UPDATE evently.events SET status = 'draft' WHERE id = '$free'");
+    fails(call(GET => "$base?event_id=$free", token => undef), 404,
+          'EVENT_NOT_FOUND', 'available: a draft event is not public');
     fails(call(GET => "/api/v1/sections/$NOBODY/seats/available"
                       . "?event_id=$CLASSICAL", token => undef),
           404, 'SECTION_NOT_FOUND', 'available: unknown section');

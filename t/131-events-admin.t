@@ -614,7 +614,9 @@ _SQL_
     $r = call(PUT => "/api/v1/admin/events/$id", body => { status => 'Published' });
     is $r->{json}{data}{status}, 'published', 'status: back to published';
     $r = call(PUT => "/api/v1/admin/events/$id", body => { status => 'draft' });
-    is $r->{json}{data}{status}, 'draft', 'status: draft';
+    is $r->{status}, 409, 'status: back to draft refused once sold';
+    is $r->{json}{errors}{code}, 'EVENT_HAS_BOOKINGS',
+        'status: back to draft: EVENT_HAS_BOOKINGS';
     $r = call(PUT => "/api/v1/admin/events/$id", body => { status => 'published' });
 
     my $v = $r->{json}{data}{version};

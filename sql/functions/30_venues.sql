@@ -779,8 +779,9 @@ BEGIN
         RETURN evently.fail(404, 'SECTION_NOT_FOUND', 'Section not found');
     END IF;
 
+    -- a draft is not public (as GET /events/{id})
     SELECT * INTO v_event FROM evently.events
-    WHERE id = (p_args->>'event_id')::uuid;
+    WHERE id = (p_args->>'event_id')::uuid AND status <> 'draft';
 
     IF NOT FOUND THEN
         RETURN evently.fail(404, 'EVENT_NOT_FOUND', 'Event not found');

@@ -826,6 +826,15 @@ BEGIN
         v_new.status := v_a ->> 'status';
     END IF;
 
+    -- back to draft hides the event from the public: not once sold
+    IF v_new.status = 'draft' AND v_old.status <> 'draft'
+       AND EXISTS (SELECT 1 FROM evently.bookings b WHERE b.event_id = p_id)
+    THEN
+        RETURN evently.fail(409, 'EVENT_HAS_BOOKINGS',
+                            'An event with bookings cannot go back to '
+                            || 'draft');
+    END IF;
+
     IF v_new.venue_template_id <> v_old.venue_template_id THEN
         PERFORM 1 FROM evently.venue_templates vt
         WHERE vt.id = v_new.venue_template_id
