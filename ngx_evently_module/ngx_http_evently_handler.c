@@ -752,6 +752,10 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
         rc = ngx_http_evently_send_unavailable(r, "DB_BUSY",
                                    "The database is busy, retry shortly");
 
+    } else if (rc == NGX_ETIMEDOUT) {
+        rc = ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
+                                   "The database did not answer in time");
+
     } else if (rc != NGX_OK) {
         rc = ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
                                    "The database is unavailable");

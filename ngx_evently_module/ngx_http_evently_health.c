@@ -168,9 +168,10 @@ static ngx_int_t
 ngx_http_evently_health_send(ngx_http_request_t *r,
     ngx_http_evently_health_t *h)
 {
-    u_char       *body, *p, ts[32];
-    ngx_uint_t    status;
-    const char   *state, *kafka;
+    u_char           *body, *p, ts[32];
+    ngx_uint_t        status;
+    const char       *state, *kafka;
+    ngx_table_elt_t  *retry;
 
     switch (ngx_http_evently_kafka_state()) {
     case NGX_HTTP_EVENTLY_KAFKA_UP:
@@ -187,6 +188,15 @@ ngx_http_evently_health_send(ngx_http_request_t *r,
     if (!h->pg_up || !h->redis_up) {
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         state = "unhealthy";
+
+        retry = ngx_list_push(&r->headers_out.headers);
+        if (retry == NULL) {
+            return NGX_ERROR;
+        }
+
+        retry->hash = 1;
+        ngx_str_set(&retry->key, "Retry-After");
+        ngx_str_set(&retry->value, "1");
 
     } else if (kafka[0] == 'd' && kafka[1] == 'o') {
         status = NGX_HTTP_OK;

@@ -23,11 +23,14 @@ struct ngx_http_evently_idem_s {
     ngx_str_t                      key;
     ngx_uint_t                     status;
     ngx_str_t                      body;
+    ngx_str_t                      etag;
     u_char                         status_text[NGX_INT_T_LEN + 1];
 };
 
 
-static ngx_table_elt_t *ngx_http_evently_idem_header(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_evently_idem_find(ngx_list_t *headers,
+    ngx_str_t *name);
+static u_char *ngx_http_evently_idem_etag(ngx_http_request_t *r);
 static ngx_int_t ngx_http_evently_idem_hash(ngx_http_request_t *r,
     ngx_str_t *secret, u_char *hex);
 static void ngx_http_evently_idem_begun(void *data, PGresult *res,
@@ -38,7 +41,7 @@ static void ngx_http_evently_idem_stored(void *data, PGresult *res,
 
 static ngx_http_evently_stmt_t  ngx_http_evently_idem_begin_stmt = {
     ngx_string("evently_idem_begin"),
-    ngx_string("SELECT state, status, body"
+    ngx_string("SELECT state, status, body, etag"
                " FROM evently.idem_begin($1::uuid, $2, $3)"),
     3, 0
 };
@@ -46,8 +49,8 @@ static ngx_http_evently_stmt_t  ngx_http_evently_idem_begin_stmt = {
 
 static ngx_http_evently_stmt_t  ngx_http_evently_idem_finish_stmt = {
     ngx_string("evently_idem_finish"),
-    ngx_string("SELECT evently.idem_finish($1::uuid, $2, $3::int, $4)"),
-    4, 0
+    ngx_string("SELECT evently.idem_finish($1::uuid, $2, $3::int, $4, $5)"),
+    5, 0
 };
 
 
@@ -66,6 +69,8 @@ ngx_http_evently_idem_begin(ngx_http_request_t *r,
     ngx_http_evently_idem_t      *idem;
     ngx_http_evently_pg_query_t  *q;
 
+    static ngx_str_t  header = ngx_string("Idempotency-Key");
+
     if (ctx->user == NULL
         || !(r->method & (NGX_HTTP_POST | NGX_HTTP_PUT | NGX_HTTP_PATCH
                           | NGX_HTTP_DELETE)))
@@ -73,7 +78,7 @@ ngx_http_evently_idem_begin(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    h = ngx_http_evently_idem_header(r);
+    h = ngx_http_evently_idem_find(&r->headers_in.headers, &header);
     if (h == NULL) {
         return NGX_DECLINED;
     }
@@ -180,11 +185,14 @@ ngx_http_evently_idem_store(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    idem->etag.data = ngx_http_evently_idem_etag(r);
+
     q->values[0] = (char *) ctx->user->id.data;
     q->values[1] = (char *) idem->key.data;
     q->values[2] = (char *) idem->status_text;
     q->values[3] = (char *) idem->body.data;
-    q->nvalues = 4;
+    q->values[4] = (char *) idem->etag.data;
+    q->nvalues = 5;
     q->handler = ngx_http_evently_idem_stored;
     q->data = r;
 
@@ -223,8 +231,13 @@ ngx_http_evently_idem_begun(void *data, PGresult *res, ngx_int_t rc)
                           PQresultErrorMessage(res));
         }
 
-        ngx_http_evently_resume(r, ngx_http_evently_send_unavailable(r,
-                                   "DB_UNAVAILABLE",
+        ngx_http_evently_resume(r, rc == NGX_BUSY
+                   ? ngx_http_evently_send_unavailable(r, "DB_BUSY",
+                                   "The database is busy, retry shortly")
+                   : rc == NGX_ETIMEDOUT
+                   ? ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
+                                   "The database did not answer in time")
+                   : ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
                                    "The database is unavailable"));
         return;
     }
@@ -271,6 +284,25 @@ ngx_http_evently_idem_begun(void *data, PGresult *res, ngx_int_t rc)
     ngx_str_set(&h->key, "Idempotent-Replayed");
     ngx_str_set(&h->value, "true");
 
+    if (!PQgetisnull(res, 0, 3)) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "ETag");
+        h->value.len = PQgetlength(res, 0, 3);
+        h->value.data = ngx_pnalloc(r->pool, h->value.len);
+        if (h->value.data == NULL) {
+            ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(h->value.data, PQgetvalue(res, 0, 3), h->value.len);
+    }
+
     ctx->idem->body.len = PQgetlength(res, 0, 2);
     ctx->idem->body.data = ngx_pnalloc(r->pool, ctx->idem->body.len);
     if (ctx->idem->body.data == NULL) {
@@ -309,14 +341,16 @@ ngx_http_evently_idem_stored(void *data, PGresult *res, ngx_int_t rc)
 }
 
 
+/* a header by name (case-insensitive) in a request's or answer's list */
+
 static ngx_table_elt_t *
-ngx_http_evently_idem_header(ngx_http_request_t *r)
+ngx_http_evently_idem_find(ngx_list_t *headers, ngx_str_t *name)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -331,13 +365,38 @@ ngx_http_evently_idem_header(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].key.len == sizeof("Idempotency-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
-                               sizeof("Idempotency-Key") - 1) == 0)
+        if (h[i].hash && h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
             return &h[i];
         }
     }
+}
+
+
+/* the ETag the answer carries (NUL-terminated copy), or NULL */
+
+static u_char *
+ngx_http_evently_idem_etag(ngx_http_request_t *r)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  etag = ngx_string("ETag");
+
+    h = ngx_http_evently_idem_find(&r->headers_out.headers, &etag);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(r->pool, h->value.len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *ngx_cpymem(p, h->value.data, h->value.len) = '\0';
+
+    return p;
 }
 
 

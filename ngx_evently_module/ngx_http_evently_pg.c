@@ -9,6 +9,11 @@
  * trip, one implicit transaction.  Statements are prepared lazily per
  * connection.  A request that goes away only detaches from its query:
  * the connection drains the result and goes back to the pool.
+ *
+ * Connections are opened in the thread pool: the login may resolve a
+ * host name, negotiate TLS and run SCRAM-SHA-256 (4096 HMAC rounds), all
+ * of which would stall every request of the worker.  The event loop takes
+ * over the established connection.
  */
 
 
@@ -46,9 +51,19 @@ struct ngx_http_evently_pg_conn_s {
     ngx_msec_t                      backoff;
     ngx_uint_t                      id;
     ngx_uint_t                      stmt_index;
+    ngx_thread_task_t              *task;      /* the login, in a thread */
     uint64_t                        prepared[NGX_HTTP_EVENTLY_PG_MAX_STMTS
                                              / 64];
 };
+
+
+/* a thread's own view: it never reads the per-worker globals */
+
+typedef struct {
+    const char                    **keywords;
+    const char                    **values;
+    PGconn                         *pgconn;
+} ngx_http_evently_pg_login_t;
 
 
 typedef struct {
@@ -60,8 +75,8 @@ typedef struct {
     ngx_uint_t                      nwaiting;
     ngx_uint_t                      healthy;
     ngx_uint_t                      failing;   /* unsigned:1 */
-    const char                     *keywords[4];
-    const char                     *values[4];
+    const char                     *keywords[5];
+    const char                     *values[5];
 } ngx_http_evently_pg_pool_t;
 
 
@@ -70,7 +85,8 @@ static ngx_int_t ngx_http_evently_pg_wrap(ngx_http_evently_pg_conn_t *pc);
 static void ngx_http_evently_pg_unwrap(ngx_http_evently_pg_conn_t *pc);
 static void ngx_http_evently_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_evently_pg_timer_handler(ngx_event_t *ev);
-static void ngx_http_evently_pg_connect_poll(ngx_http_evently_pg_conn_t *pc);
+static void ngx_http_evently_pg_login_thread(void *data, ngx_log_t *log);
+static void ngx_http_evently_pg_login_done(ngx_event_t *ev);
 static void ngx_http_evently_pg_connected(ngx_http_evently_pg_conn_t *pc);
 static ngx_int_t ngx_http_evently_pg_run(ngx_http_evently_pg_conn_t *pc,
     ngx_http_evently_pg_query_t *q);
@@ -94,11 +110,12 @@ ngx_int_t
 ngx_http_evently_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_evently_main_conf_t *mcf)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_uint_t                   i;
-    ngx_http_evently_pg_conn_t  *pc;
-    ngx_http_evently_pg_pool_t  *pool;
+    u_char                       *p;
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_http_evently_pg_conn_t   *pc;
+    ngx_http_evently_pg_pool_t   *pool;
+    ngx_http_evently_pg_login_t  *login;
 
     if (mcf->pg_conninfo.len == 0) {
         return NGX_OK;
@@ -140,8 +157,28 @@ ngx_http_evently_pg_init_process(ngx_cycle_t *cycle,
     pool->values[1] = "evently";
     pool->keywords[2] = "options";
     pool->values[2] = (const char *) p;
-    pool->keywords[3] = NULL;
-    pool->values[3] = NULL;
+
+    /* libpq counts whole seconds, and at least 2 */
+
+    p = ngx_pnalloc(cycle->pool, NGX_INT_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%M%Z", ngx_max((mcf->pg_connect_timeout + 999) / 1000,
+                                   (ngx_msec_t) 2));
+
+    pool->keywords[3] = "connect_timeout";
+    pool->values[3] = (const char *) p;
+    pool->keywords[4] = NULL;
+    pool->values[4] = NULL;
+
+    if (mcf->thread_pool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "evently: thread pool \"%V\" not found",
+                      &mcf->thread_pool_name);
+        return NGX_ERROR;
+    }
 
     ngx_http_evently_pg_pool = pool;
 
@@ -152,6 +189,21 @@ ngx_http_evently_pg_init_process(ngx_cycle_t *cycle,
         pc->timer.data = pc;
         pc->timer.log = cycle->log;
         pc->backoff = NGX_HTTP_EVENTLY_PG_BACKOFF_MIN;
+
+        pc->task = ngx_thread_task_alloc(cycle->pool,
+                                         sizeof(ngx_http_evently_pg_login_t));
+        if (pc->task == NULL) {
+            return NGX_ERROR;
+        }
+
+        login = pc->task->ctx;
+        login->keywords = pool->keywords;
+        login->values = pool->values;
+
+        pc->task->handler = ngx_http_evently_pg_login_thread;
+        pc->task->event.handler = ngx_http_evently_pg_login_done;
+        pc->task->event.data = pc;
+        pc->task->event.log = cycle->log;
 
         ngx_http_evently_pg_connect(pc);
     }
@@ -369,52 +421,88 @@ ngx_http_evently_pg_connect(ngx_http_evently_pg_conn_t *pc)
 
     pool = ngx_http_evently_pg_pool;
 
-    pc->pgconn = PQconnectStartParams(pool->keywords, pool->values, 1);
-
-    if (pc->pgconn == NULL) {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                      "evently: PQconnectStartParams() failed");
-        goto failed;
+    if (pc->task->event.active) {
+        /* the slot's previous login still runs: look again later */
+        pc->timer.cancelable = 1;
+        ngx_add_timer(&pc->timer, pc->backoff);
+        return;
     }
 
-    if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                      "evently: connecting to PostgreSQL failed: %s",
-                      PQerrorMessage(pc->pgconn));
-        goto failed;
-    }
-
-    if (PQsetnonblocking(pc->pgconn, 1) == -1) {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                      "evently: PQsetnonblocking() failed: %s",
-                      PQerrorMessage(pc->pgconn));
-        goto failed;
-    }
-
-    PQsetNoticeProcessor(pc->pgconn, ngx_http_evently_pg_notice, pc);
-
-    if (ngx_http_evently_pg_wrap(pc) != NGX_OK) {
-        goto failed;
+    if (ngx_thread_task_post(pool->mcf->thread_pool, pc->task) != NGX_OK) {
+        ngx_http_evently_pg_close(pc, NGX_ERROR);
+        return;
     }
 
     pc->state = NGX_HTTP_EVENTLY_PG_CONNECTING;
+}
 
-    /* libpq: poll as if PQconnectPoll() had returned PGRES_POLLING_WRITING */
 
-    if (ngx_add_event(pc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-        != NGX_OK)
+/* runs in a pool thread: a blocking login, bounded by connect_timeout */
+
+static void
+ngx_http_evently_pg_login_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_evently_pg_login_t  *login = data;
+
+    login->pgconn = PQconnectdbParams(login->keywords, login->values, 1);
+}
+
+
+/* back on the event loop: take the connection over, or retry later */
+
+static void
+ngx_http_evently_pg_login_done(ngx_event_t *ev)
+{
+    PGconn                       *pgconn;
+    ngx_http_evently_pg_conn_t   *pc;
+    ngx_http_evently_pg_pool_t   *pool;
+    ngx_http_evently_pg_login_t  *login;
+
+    pc = ev->data;
+    login = pc->task->ctx;
+    pgconn = login->pgconn;
+    login->pgconn = NULL;
+
+    pool = ngx_http_evently_pg_pool;
+
+    if (pool == NULL || pc->state != NGX_HTTP_EVENTLY_PG_CONNECTING
+        || pc->pgconn != NULL)
     {
-        goto failed;
+        /* the worker is leaving, or the slot was closed meanwhile */
+        if (pgconn) {
+            PQfinish(pgconn);
+        }
+
+        return;
     }
 
-    pc->timer.cancelable = 1;
-    ngx_add_timer(&pc->timer, pool->mcf->pg_connect_timeout);
+    pc->pgconn = pgconn;
 
-    return;
+    if (pgconn == NULL || PQstatus(pgconn) != CONNECTION_OK) {
+        ngx_log_error((pool->failing ? NGX_LOG_INFO : NGX_LOG_ERR),
+                      pool->log, 0,
+                      "evently: connecting to PostgreSQL failed: %s",
+                      pgconn ? PQerrorMessage(pgconn) : "out of memory");
+        ngx_http_evently_pg_close(pc, NGX_ERROR);
+        return;
+    }
 
-failed:
+    if (PQsetnonblocking(pgconn, 1) == -1) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "evently: PQsetnonblocking() failed: %s",
+                      PQerrorMessage(pgconn));
+        ngx_http_evently_pg_close(pc, NGX_ERROR);
+        return;
+    }
 
-    ngx_http_evently_pg_close(pc, NGX_ERROR);
+    PQsetNoticeProcessor(pgconn, ngx_http_evently_pg_notice, pc);
+
+    if (ngx_http_evently_pg_wrap(pc) != NGX_OK) {
+        ngx_http_evently_pg_close(pc, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_evently_pg_connected(pc);
 }
 
 
@@ -517,10 +605,6 @@ ngx_http_evently_pg_event_handler(ngx_event_t *ev)
 
     switch (pc->state) {
 
-    case NGX_HTTP_EVENTLY_PG_CONNECTING:
-        ngx_http_evently_pg_connect_poll(pc);
-        return;
-
     case NGX_HTTP_EVENTLY_PG_BUSY:
 
         if (ev->write) {
@@ -575,80 +659,11 @@ ngx_http_evently_pg_event_handler(ngx_event_t *ev)
 
 
 static void
-ngx_http_evently_pg_connect_poll(ngx_http_evently_pg_conn_t *pc)
-{
-    PostgresPollingStatusType    status;
-    ngx_http_evently_pg_pool_t  *pool;
-
-    pool = ngx_http_evently_pg_pool;
-
-    status = PQconnectPoll(pc->pgconn);
-
-    /*
-     * libpq may switch sockets while connecting (multiple hosts, SSL
-     * fallback); the old one is closed already.
-     */
-
-    if (PQsocket(pc->pgconn) != pc->c->fd) {
-        ngx_http_evently_pg_unwrap(pc);
-
-        if (status != PGRES_POLLING_FAILED
-            && ngx_http_evently_pg_wrap(pc) != NGX_OK)
-        {
-            status = PGRES_POLLING_FAILED;
-        }
-    }
-
-    switch (status) {
-
-    case PGRES_POLLING_READING:
-        if (pc->c->write->active) {
-            ngx_del_event(pc->c->write, NGX_WRITE_EVENT, 0);
-        }
-
-        return;
-
-    case PGRES_POLLING_WRITING:
-        if (!pc->c->write->active
-            && ngx_add_event(pc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            break;
-        }
-
-        return;
-
-    case PGRES_POLLING_OK:
-        ngx_http_evently_pg_connected(pc);
-        return;
-
-    default:
-        break;
-    }
-
-    ngx_log_error((pool->failing ? NGX_LOG_INFO : NGX_LOG_ERR),
-                  pool->log, 0,
-                  "evently: connecting to PostgreSQL failed: %s",
-                  PQerrorMessage(pc->pgconn));
-
-    ngx_http_evently_pg_close(pc, NGX_ERROR);
-}
-
-
-static void
 ngx_http_evently_pg_connected(ngx_http_evently_pg_conn_t *pc)
 {
     ngx_http_evently_pg_pool_t  *pool;
 
     pool = ngx_http_evently_pg_pool;
-
-    if (pc->c->write->active) {
-        ngx_del_event(pc->c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
 
     if (!PQenterPipelineMode(pc->pgconn)) {
         ngx_log_error(NGX_LOG_ERR, pool->log, 0,
@@ -969,10 +984,8 @@ static void
 ngx_http_evently_pg_timer_handler(ngx_event_t *ev)
 {
     ngx_http_evently_pg_conn_t  *pc;
-    ngx_http_evently_pg_pool_t  *pool;
 
     pc = ev->data;
-    pool = ngx_http_evently_pg_pool;
 
     switch (pc->state) {
 
@@ -982,13 +995,6 @@ ngx_http_evently_pg_timer_handler(ngx_event_t *ev)
         }
 
         ngx_http_evently_pg_connect(pc);
-        return;
-
-    case NGX_HTTP_EVENTLY_PG_CONNECTING:
-        ngx_log_error((pool->failing ? NGX_LOG_INFO : NGX_LOG_ERR),
-                      ev->log, NGX_ETIMEDOUT,
-                      "evently: connecting to PostgreSQL timed out");
-        ngx_http_evently_pg_close(pc, NGX_ERROR);
         return;
 
     case NGX_HTTP_EVENTLY_PG_BUSY:

@@ -369,6 +369,25 @@ sub port_listening {
     return 0;
 }
 
+# Connections to the server side of $port that nginx still holds: ESTABLISHED
+# (01) or CLOSE_WAIT (08, the client is gone but nginx has not closed yet).
+sub port_client_connections {
+    my $port = shift;
+    my $hex = sprintf '%04X', $port;
+    my $count = 0;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open my $fh, '<', $f or next;
+        my $n = 0;
+        while (my $line = <$fh>) {
+            last if ++$n > 100_000;
+            $count++
+                if $line =~ /^\s*\d+:\s+[0-9A-F]+:$hex\s+[0-9A-F]+:[0-9A-F]+\s+0[18]\s/;
+        }
+        close $fh;
+    }
+    return $count;
+}
+
 sub tail_file {
     my ($file, $n) = @_;
     open my $in, '<', $file or return '';
@@ -531,6 +550,18 @@ sub stop_nginx_instance {
             waitpid($child, 0);
         }
         return (1);
+    }
+
+    # A single-process nginx exits at once on QUIT, leaving a connection it
+    # has not closed yet (LeakSanitizer then reports its pools): let the
+    # clients' connections wind down first (bounded).
+    if ($inst->{port}) {
+        my $until = time + 1;
+        for (1 .. 100) {
+            last if !port_client_connections($inst->{port});
+            last if time > $until;
+            sleep 0.01;
+        }
     }
 
     kill SIGQUIT, $pid;
