@@ -96,6 +96,7 @@ static void ngx_http_evently_pg_complete(ngx_http_evently_pg_conn_t *pc);
 static void ngx_http_evently_pg_close(ngx_http_evently_pg_conn_t *pc,
     ngx_int_t rc);
 static void ngx_http_evently_pg_dispatch(void);
+static ngx_uint_t ngx_http_evently_pg_logging_in(void);
 static void ngx_http_evently_pg_fail_waiting(void);
 static void ngx_http_evently_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_evently_pg_query_cleanup(void *data);
@@ -220,6 +221,7 @@ ngx_http_evently_pg_exit_process(ngx_cycle_t *cycle)
     ngx_http_evently_pg_conn_t   *pc;
     ngx_http_evently_pg_pool_t   *pool;
     ngx_http_evently_pg_query_t  *q;
+    ngx_http_evently_pg_login_t  *login;
 
     pool = ngx_http_evently_pg_pool;
 
@@ -237,6 +239,19 @@ ngx_http_evently_pg_exit_process(ngx_cycle_t *cycle)
 
     for (i = 0; i < pool->nconns; i++) {
         pc = &pool->conns[i];
+
+        /*
+         * nginx's thread pools exit first (a core module) and join their
+         * threads: a login that finished without being taken over is
+         * still in its task.
+         */
+
+        login = pc->task->ctx;
+
+        if (login->pgconn) {
+            PQfinish(login->pgconn);
+            login->pgconn = NULL;
+        }
 
         if (pc->query) {
             pc->query->conn = NULL;
@@ -953,8 +968,13 @@ ngx_http_evently_pg_close(ngx_http_evently_pg_conn_t *pc, ngx_int_t rc)
         return;     /* worker exit */
     }
 
-    if (pool->healthy == 0 && !was_healthy) {
-        /* a connect attempt failed and nothing else works: fail fast */
+    if (pool->healthy == 0 && !was_healthy
+        && !ngx_http_evently_pg_logging_in())
+    {
+        /*
+         * Every login failed and none is still trying: fail fast instead
+         * of letting requests wait for the queue timeout.
+         */
         pool->failing = 1;
     }
 
@@ -1052,6 +1072,24 @@ ngx_http_evently_pg_dispatch(void)
             ngx_http_evently_pg_close(pc, NGX_ERROR);
         }
     }
+}
+
+
+static ngx_uint_t
+ngx_http_evently_pg_logging_in(void)
+{
+    ngx_uint_t                   i;
+    ngx_http_evently_pg_pool_t  *pool;
+
+    pool = ngx_http_evently_pg_pool;
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_EVENTLY_PG_CONNECTING) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
