@@ -7,7 +7,7 @@ S := ./scripts
 .DEFAULT_GOAL := help
 
 .PHONY: help setup build build-asan up down run test psql seed logs \
-        migrate clean bench
+        migrate clean bench docs
 
 help:
 	@echo 'Evently targets:'
@@ -25,6 +25,7 @@ help:
 	@echo '  make migrate     apply new migrations and every SQL function file'
 	@echo '  make logs        follow the logs of var/log'
 	@echo '  make bench       run the benchmark (scripts/bench)'
+	@echo '  make docs        regenerate docs/index.html from docs/openapi.yaml'
 	@echo '  make clean       remove build/'
 
 setup:
@@ -65,6 +66,9 @@ migrate:
 
 bench:
 	@$(S)/bench
+
+docs:
+	@$(S)/docs
 
 clean:
 	rm -rf build

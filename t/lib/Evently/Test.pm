@@ -516,6 +516,7 @@ sub api {
 # ---- nginx outside the block format ------------------------------------------------
 
 my %Instances;
+my %Stopped;        # name -> server root, so that logs stay readable
 
 sub _servroot_for {
     my $name = shift;
@@ -573,6 +574,7 @@ sub stop_nginx {
     for my $w (@which) {
         my $name = ref $w ? $w->{name} : $w;
         my $inst = delete $Instances{$name} or next;
+        $Stopped{$name} = $inst->{root};
         my ($ok, $msg) = stop_nginx_instance($inst);
         if (!$ok) {
             warn "stop_nginx($name): $msg\n";
@@ -594,6 +596,7 @@ sub _root_of {
     my $x = shift;
     return $x->{root} if ref $x;
     return $Instances{$x}{root} if $Instances{$x};
+    return $Stopped{$x} if $Stopped{$x};
     return $x;
 }
 
@@ -617,6 +620,9 @@ sub no_alerts_ok {
     $test_name //= "no [alert]/[crit]/[emerg] or sanitizer lines in "
                    . "$root/logs/error.log";
     my @bad;
+    # a check of a log that is not there would pass for nothing
+    push @bad, "no error log at $root/logs/error.log\n"
+        if !-s "$root/logs/error.log";
     for my $file ("$root/logs/error.log", "$root/logs/nginx.stderr") {
         for my $line (split /^/, _slurp($file)) {
             push @bad, $line
