@@ -237,12 +237,12 @@ static ngx_http_evently_redis_script_t  ngx_http_evently_user_holds_script = {
 
 
 /*
- * The seats held now for one event, or for every event with live holds:
- * [event, [seat, ...], event, [seat, ...], ...].  Expired entries are
- * pruned on the way (their score is their expiry).
+ * The seats held now, for the events named in ARGV (none: every event
+ * with live holds): [event, [seat, ...], event, [seat, ...], ...].
+ * Expired entries are pruned on the way (their score is their expiry).
  */
 
-static ngx_http_evently_redis_script_t  ngx_http_evently_held_script = {
+ngx_http_evently_redis_script_t  ngx_http_evently_held_script = {
     ngx_string("held"),
     ngx_string(
     "local t = redis.call('TIME')\n"
@@ -252,15 +252,13 @@ static ngx_http_evently_redis_script_t  ngx_http_evently_held_script = {
     "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
     "  return redis.call('ZRANGE', k, 0, -1)\n"
     "end\n"
-    "local out = {}\n"
-    "if ARGV[1] ~= '' then\n"
-    "  out[1] = ARGV[1]\n"
-    "  out[2] = seats(ARGV[1])\n"
-    "  return out\n"
+    "local evs = ARGV\n"
+    "if #evs == 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', 'evently:held_events', '-inf', now)\n"
+    "  evs = redis.call('ZRANGE', 'evently:held_events', 0, 9999)\n"
     "end\n"
-    "redis.call('ZREMRANGEBYSCORE', 'evently:held_events', '-inf', now)\n"
-    "for _, ev in ipairs(redis.call('ZRANGE', 'evently:held_events',"
-    " 0, 9999)) do\n"
+    "local out = {}\n"
+    "for _, ev in ipairs(evs) do\n"
     "  out[#out + 1] = ev\n"
     "  out[#out + 1] = seats(ev)\n"
     "end\n"
@@ -876,13 +874,15 @@ ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
     size_t                         argvlen[1];
     ngx_http_evently_redis_cmd_t  *cmd;
 
-    argv[0] = event_id ? (char *) event_id->data : "";
-    argvlen[0] = event_id ? event_id->len : 0;
+    if (event_id) {
+        argv[0] = (char *) event_id->data;
+        argvlen[0] = event_id->len;
+    }
 
     cmd = ngx_http_evently_redis_eval(r->pool, r->connection->log,
                                       ngx_http_evently_held_done, r,
                                       &ngx_http_evently_held_script, 0,
-                                      1, argv, argvlen);
+                                      event_id ? 1 : 0, argv, argvlen);
 
     if (cmd == NULL) {
         /* Redis is down: answer from PostgreSQL alone, and say so */
@@ -907,51 +907,27 @@ ngx_http_evently_held_done(void *data, redisReply *reply)
 {
     ngx_http_request_t *r = data;
 
-    size_t                   i, j;
-    json_t                  *held, *seats;
+    json_t                  *held;
     ngx_int_t                rc;
-    redisReply              *ev, *list;
     ngx_http_evently_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
     ctx->pending = NULL;
 
-    held = json_object();
+    held = ngx_http_evently_held_json(reply);
+
     if (held == NULL) {
-        ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+        /* Redis failed: answer from PostgreSQL alone, and say so */
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        (void) json_object_set_new(ctx->args, "_holds_unknown", json_true());
-        reply = NULL;
-    }
+        held = json_object();
 
-    for (i = 0; reply && i + 1 < reply->elements; i += 2) {
-        ev = reply->element[i];
-        list = reply->element[i + 1];
-
-        if (ev->type != REDIS_REPLY_STRING
-            || list->type != REDIS_REPLY_ARRAY
-            || list->elements == 0)
+        if (held == NULL
+            || json_object_set_new(ctx->args, "_holds_unknown", json_true()))
         {
-            continue;
+            json_decref(held);
+            ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
         }
-
-        seats = json_array();
-        if (seats == NULL) {
-            break;
-        }
-
-        for (j = 0; j < list->elements; j++) {
-            if (list->element[j]->type == REDIS_REPLY_STRING) {
-                (void) json_array_append_new(seats,
-                           json_stringn(list->element[j]->str,
-                                        list->element[j]->len));
-            }
-        }
-
-        (void) json_object_set_new(held, ev->str, seats);
     }
 
     if (json_object_set_new(ctx->args, "_held", held) != 0) {
@@ -962,4 +938,59 @@ ngx_http_evently_held_done(void *data, redisReply *reply)
     rc = ngx_http_evently_run_sql_op(r, ctx);
 
     ngx_http_evently_resume(r, rc);
+}
+
+
+/* the held script's answer as {"<event>":["<seat>", ...]}, or NULL */
+
+json_t *
+ngx_http_evently_held_json(redisReply *reply)
+{
+    size_t       i, j;
+    json_t      *held, *seats;
+    redisReply  *ev, *list, *seat;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    held = json_object();
+
+    for (i = 0; held && i + 1 < reply->elements; i += 2) {
+        ev = reply->element[i];
+        list = reply->element[i + 1];
+
+        if (ev->type != REDIS_REPLY_STRING
+            || list->type != REDIS_REPLY_ARRAY
+            || !ngx_http_evently_is_uuid((u_char *) ev->str, ev->len))
+        {
+            continue;
+        }
+
+        seats = json_array();
+        if (seats == NULL) {
+            json_decref(held);
+            return NULL;
+        }
+
+        for (j = 0; j < list->elements; j++) {
+            seat = list->element[j];
+
+            /* what PostgreSQL casts to uuid[] must be UUIDs */
+
+            if (seat->type == REDIS_REPLY_STRING
+                && ngx_http_evently_is_uuid((u_char *) seat->str, seat->len))
+            {
+                (void) json_array_append_new(seats,
+                                     json_stringn(seat->str, seat->len));
+            }
+        }
+
+        if (json_object_set_new(held, ev->str, seats) != 0) {
+            json_decref(held);
+            return NULL;
+        }
+    }
+
+    return held;
 }

@@ -40,6 +40,16 @@ ngx_int_t ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id);
 
 
+/*
+ * The script that reads the seats held now (ARGV: event ids; none: every
+ * event with live holds), and its answer as {"<event>":["<seat>", ...]}
+ * (NULL when Redis failed).
+ */
+struct ngx_http_evently_redis_script_s;
+extern struct ngx_http_evently_redis_script_s  ngx_http_evently_held_script;
+json_t *ngx_http_evently_held_json(redisReply *reply);
+
+
 /* a hold script's answer: an array whose first element is a status word */
 ngx_uint_t ngx_http_evently_hold_reply_is(redisReply *reply,
     const char *status);

@@ -23,7 +23,7 @@ typedef void (*ngx_http_evently_redis_handler_pt)(void *data,
     redisReply *reply);
 
 
-typedef struct {
+typedef struct ngx_http_evently_redis_script_s {
     ngx_str_t                            name;
     ngx_str_t                            source;   /* Lua */
     u_char                               sha1[41];

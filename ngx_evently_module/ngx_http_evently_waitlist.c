@@ -131,7 +131,6 @@ static void ngx_http_evently_waitlist_op_applied(void *data);
 static ngx_int_t ngx_http_evently_waitlist_send(ngx_http_request_t *r,
     ngx_http_evently_waitlist_reply_t *rp);
 
-static json_t *ngx_http_evently_waitlist_held_json(redisReply *reply);
 static ngx_int_t ngx_http_evently_waitlist_apply(
     ngx_http_evently_waitlist_apply_t *a, json_t *offers, json_t *release);
 static ngx_int_t ngx_http_evently_waitlist_place_all(
@@ -270,29 +269,6 @@ static ngx_http_evently_stmt_t  ngx_http_evently_waitlist_placed_stmt = {
     ngx_string("evently_waitlist_placed"),
     ngx_string("SELECT evently.waitlist_offers_placed($1::uuid[])"),
     1, 0
-};
-
-
-/*
- * ARGV: event ids.  [event, [seat, ...], event, [seat, ...], ...]: the
- * seats held now, expired entries pruned on the way.
- */
-
-static ngx_http_evently_redis_script_t  ngx_http_evently_waitlist_held_script
-    = {
-    ngx_string("waitlist_held"),
-    ngx_string(
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local out = {}\n"
-    "for i = 1, #ARGV do\n"
-    "  local k = 'evently:event_held:' .. ARGV[i]\n"
-    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
-    "  out[#out + 1] = ARGV[i]\n"
-    "  out[#out + 1] = redis.call('ZRANGE', k, 0, -1)\n"
-    "end\n"
-    "return out\n"),
-    "", 0
 };
 
 
@@ -459,7 +435,7 @@ ngx_http_evently_waitlist_offer_op(ngx_http_request_t *r,
 
     cmd = ngx_http_evently_redis_eval(r->pool, r->connection->log,
                                       ngx_http_evently_waitlist_held_read, r,
-                                      &ngx_http_evently_waitlist_held_script,
+                                      &ngx_http_evently_held_script,
                                       0, 1, argv, argvlen);
     if (cmd == NULL) {
         return ngx_http_evently_waitlist_unknown(r, ctx);
@@ -572,7 +548,7 @@ ngx_http_evently_waitlist_held_read(void *data, redisReply *reply)
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
     ctx->pending = NULL;
 
-    held = ngx_http_evently_waitlist_held_json(reply);
+    held = ngx_http_evently_held_json(reply);
 
     if (held == NULL) {
         rc = ngx_http_evently_waitlist_unknown(r, ctx);
@@ -722,61 +698,6 @@ ngx_http_evently_waitlist_send(ngx_http_request_t *r,
 {
     return ngx_http_evently_send_data(r, rp->status, &rp->message,
                                       rp->body.data, rp->body.len);
-}
-
-
-/* {"<event>": ["<seat>", ...], ...} from the held script, NULL if none */
-
-static json_t *
-ngx_http_evently_waitlist_held_json(redisReply *reply)
-{
-    size_t       i, j;
-    json_t      *held, *seats;
-    redisReply  *ev, *list, *seat;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        return NULL;
-    }
-
-    held = json_object();
-
-    for (i = 0; held && i + 1 < reply->elements; i += 2) {
-        ev = reply->element[i];
-        list = reply->element[i + 1];
-
-        if (ev->type != REDIS_REPLY_STRING
-            || list->type != REDIS_REPLY_ARRAY
-            || !ngx_http_evently_is_uuid((u_char *) ev->str, ev->len))
-        {
-            continue;
-        }
-
-        seats = json_array();
-        if (seats == NULL) {
-            json_decref(held);
-            return NULL;
-        }
-
-        for (j = 0; j < list->elements; j++) {
-            seat = list->element[j];
-
-            /* what PostgreSQL casts to uuid[] must be UUIDs */
-
-            if (seat->type == REDIS_REPLY_STRING
-                && ngx_http_evently_is_uuid((u_char *) seat->str, seat->len))
-            {
-                (void) json_array_append_new(seats,
-                                     json_stringn(seat->str, seat->len));
-            }
-        }
-
-        if (json_object_set_new(held, ev->str, seats) != 0) {
-            json_decref(held);
-            return NULL;
-        }
-    }
-
-    return held;
 }
 
 
@@ -1348,7 +1269,7 @@ ngx_http_evently_waitlist_due_done(void *data, PGresult *res, ngx_int_t rc)
     cmd = ngx_http_evently_redis_eval(rd->pool, sw->log,
                                       ngx_http_evently_waitlist_sweep_held,
                                       rd,
-                                      &ngx_http_evently_waitlist_held_script,
+                                      &ngx_http_evently_held_script,
                                       0, n, argv, argvlen);
     if (cmd == NULL) {
         /* the claims lapse and the events come back in a few seconds */
@@ -1377,7 +1298,7 @@ ngx_http_evently_waitlist_sweep_held(void *data, redisReply *reply)
         return;
     }
 
-    held = ngx_http_evently_waitlist_held_json(reply);
+    held = ngx_http_evently_held_json(reply);
     held = ngx_http_evently_pool_json(rd->pool, held);
     if (held == NULL) {
         ngx_http_evently_waitlist_trouble(sw, NGX_LOG_WARN,
