@@ -34,6 +34,7 @@ RUN apt-get update \
 WORKDIR /opt/evently
 COPY conf ./conf
 COPY sql ./sql
+COPY docs ./docs
 COPY scripts ./scripts
 COPY --from=build /opt/evently/build/ngx_http_evently_module.so \
      ./build/ngx_http_evently_module.so
