@@ -53,6 +53,7 @@ static json_t *ngx_http_evently_hold_details(ngx_str_t *hold_id,
     redisReply *pttl);
 static ngx_int_t ngx_http_evently_redis_down(ngx_http_request_t *r);
 static void ngx_http_evently_held_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_evently_holds_unknown(ngx_http_request_t *r);
 
 
 static ngx_http_evently_field_t  ngx_http_evently_hold_fields[] = {
@@ -888,7 +889,8 @@ ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
         /* Redis is down: answer from PostgreSQL alone, and say so */
 
         if (json_object_set_new(ctx->args, "_held", json_object())
-            || json_object_set_new(ctx->args, "_holds_unknown", json_true()))
+            || json_object_set_new(ctx->args, "_holds_unknown", json_true())
+            || ngx_http_evently_holds_unknown(r) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -922,7 +924,8 @@ ngx_http_evently_held_done(void *data, redisReply *reply)
         held = json_object();
 
         if (held == NULL
-            || json_object_set_new(ctx->args, "_holds_unknown", json_true()))
+            || json_object_set_new(ctx->args, "_holds_unknown", json_true())
+            || ngx_http_evently_holds_unknown(r) != NGX_OK)
         {
             json_decref(held);
             ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -993,4 +996,27 @@ ngx_http_evently_held_json(redisReply *reply)
     }
 
     return held;
+}
+
+
+/*
+ * Availability answered without Redis counts held seats as free: the
+ * client is told (Evently-Holds: unknown) rather than misled.
+ */
+
+static ngx_int_t
+ngx_http_evently_holds_unknown(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Evently-Holds");
+    ngx_str_set(&h->value, "unknown");
+
+    return NGX_OK;
 }

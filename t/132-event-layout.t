@@ -384,11 +384,15 @@ no_alerts_ok($ng);
     is $d->{json}{data}{booked_count}, 2, 'no Redis: booked 2';
     is $d->{json}{data}{available_tickets}, 15,
         'no Redis: available 15 (bookings only)';
+    is $d->{headers}{'evently-holds'}, 'unknown',
+        'no Redis: the answer says holds are unknown';
     my $r = get("/api/v1/events/$EA/venue/layout", $user->{token});
     is $r->{status}, 200, 'no Redis: layout 200';
     is $r->{json}{data}{available_seats}, 15, 'no Redis: layout available 15';
     my $l = get('/api/v1/events');
     is $l->{status}, 200, 'no Redis: list 200';
+    is $l->{headers}{'evently-holds'}, 'unknown',
+        'no Redis: the list says holds are unknown';
 
     ok stop_nginx('layout-noredis'), 'nginx (no Redis) stopped';
 }
