@@ -1049,20 +1049,7 @@ ngx_http_evently_auth_query(ngx_http_request_t *r,
     q->handler = h;
     q->data = r;
 
-    switch (ngx_http_evently_pg_send(q)) {
-
-    case NGX_OK:
-        ctx->pending = q;
-        return ngx_http_evently_suspend(r);
-
-    case NGX_BUSY:
-        return ngx_http_evently_send_unavailable(r, "DB_BUSY",
-                                   "The database is busy, retry shortly");
-
-    default:
-        return ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable");
-    }
+    return ngx_http_evently_pg_start(r, ctx, q);
 }
 
 
@@ -1075,60 +1062,14 @@ static ngx_int_t
 ngx_http_evently_auth_result(ngx_http_request_t *r, PGresult *res,
     ngx_int_t rc, ngx_uint_t nfields, ngx_uint_t *ok)
 {
-    const char              *state;
-    ngx_http_evently_ctx_t  *ctx;
+    *ok = (rc == NGX_OK && PQresultStatus(res) == PGRES_TUPLES_OK
+           && PQnfields(res) == (int) nfields);
 
-    *ok = 0;
-
-    if (rc == NGX_BUSY) {
-        return ngx_http_evently_send_unavailable(r, "DB_BUSY",
-                                   "The database is busy, retry shortly");
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable");
-    }
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK
-        && PQnfields(res) == (int) nfields)
-    {
-        *ok = 1;
+    if (*ok) {
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
-    state = ngx_http_evently_pg_sqlstate(res);
-
-    if (ngx_strcmp(state, "57014") == 0) {
-        return ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
-                                   "The database did not answer in time");
-    }
-
-    if (ngx_strcmp(state, "40001") == 0 || ngx_strcmp(state, "40P01") == 0
-        || ngx_strcmp(state, "55P03") == 0)
-    {
-        return ngx_http_evently_send_error(r, NGX_HTTP_CONFLICT,
-                                           "CONFLICT_RETRY",
-                                           "A concurrent change "
-                                           "conflicted, please retry",
-                                           NULL, 0);
-    }
-
-    if (ngx_strncmp(state, "08", 2) == 0 || ngx_strncmp(state, "57P", 3) == 0
-        || ngx_strncmp(state, "53", 2) == 0)
-    {
-        return ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable");
-    }
-
-    /* the SQLSTATE only: the message may quote a row (a hash) */
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "evently: \"%V\" failed: SQLSTATE %s",
-                  &ctx->op->name, state[0] ? state : "none");
-
-    return ngx_http_evently_auth_internal(r);
+    return ngx_http_evently_pg_failed(r, res, rc);
 }
 
 

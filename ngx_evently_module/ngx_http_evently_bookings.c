@@ -23,18 +23,10 @@
 #include "ngx_http_evently_holds.h"
 #include "ngx_http_evently_redis.h"
 #include "ngx_http_evently_pg.h"
-#include "ngx_http_evently_kafka.h"
 
 
 #define NGX_HTTP_EVENTLY_CONFIRM_GRACE   "15000"   /* ms */
 #define NGX_HTTP_EVENTLY_BOOKED_MARKER   "60000"   /* ms */
-
-
-typedef struct {
-    ngx_uint_t                     status;
-    ngx_str_t                      message;
-    ngx_str_t                      body;
-} ngx_http_evently_confirm_t;
 
 
 static ngx_int_t ngx_http_evently_booking_confirm(ngx_http_request_t *r,
@@ -44,8 +36,6 @@ static ngx_int_t ngx_http_evently_confirm_booked(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, PGresult *res);
 static void ngx_http_evently_confirm_consumed(void *data,
     redisReply *reply);
-static ngx_int_t ngx_http_evently_confirm_send(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx);
 
 
 static const char  *ngx_http_evently_payment_methods[] = {
@@ -314,7 +304,6 @@ ngx_http_evently_confirm_booked(ngx_http_request_t *r,
     json_t                        *data;
     size_t                         argvlen[4];
     const char                    *argv[4], *booking_id;
-    ngx_http_evently_confirm_t    *cf;
     ngx_http_evently_redis_cmd_t  *cmd;
 
     if (!PQgetisnull(res, 0, 1)
@@ -325,27 +314,13 @@ ngx_http_evently_confirm_booked(ngx_http_request_t *r,
 
     /* the answer is kept (PGresult dies with this callback) */
 
-    cf = ngx_pcalloc(r->pool, sizeof(ngx_http_evently_confirm_t));
-    if (cf == NULL) {
+    if (ngx_http_evently_sql_keep(r, ctx, res) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cf->status = NGX_HTTP_CREATED;
-    cf->message = ctx->op->message;
-    cf->body.len = PQgetlength(res, 0, 3);
-    cf->body.data = ngx_pnalloc(r->pool, cf->body.len);
-    if (cf->body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(cf->body.data, PQgetvalue(res, 0, 3), cf->body.len);
-    ctx->data = cf;
-
-    ngx_http_evently_outbox_kick();
 
     data = ngx_http_evently_pool_json(r->pool,
-                                      json_loadb((char *) cf->body.data,
-                                                 cf->body.len, 0, NULL));
+                                      json_loadb((char *) ctx->kept.data,
+                                                 ctx->kept.len, 0, NULL));
     booking_id = json_string_value(json_object_get(data, "booking_id"));
     argv[1] = json_string_value(json_object_get(ctx->args, "hold_id"));
 
@@ -353,7 +328,7 @@ ngx_http_evently_confirm_booked(ngx_http_request_t *r,
                                + NGX_HTTP_EVENTLY_UUID_LEN);
 
     if (booking_id == NULL || argv[1] == NULL || key == NULL) {
-        return ngx_http_evently_confirm_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     argv[0] = (char *) key;
@@ -370,7 +345,7 @@ ngx_http_evently_confirm_booked(ngx_http_request_t *r,
                                       1, 4, argv, argvlen);
     if (cmd == NULL) {
         /* booked all the same: the hold just runs out by its TTL */
-        return ngx_http_evently_confirm_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     ctx->pending = cmd;
@@ -395,18 +370,5 @@ ngx_http_evently_confirm_consumed(void *data, redisReply *reply)
                       "it expires by its TTL");
     }
 
-    ngx_http_evently_resume(r, ngx_http_evently_confirm_send(r, ctx));
-}
-
-
-static ngx_int_t
-ngx_http_evently_confirm_send(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx)
-{
-    ngx_http_evently_confirm_t  *cf;
-
-    cf = ctx->data;
-
-    return ngx_http_evently_send_data(r, cf->status, &cf->message,
-                                      cf->body.data, cf->body.len);
+    ngx_http_evently_resume(r, ngx_http_evently_send_kept(r, ctx));
 }

@@ -23,15 +23,9 @@
 #include "ngx_http_evently_module.h"
 #include "ngx_http_evently_redis.h"
 #include "ngx_http_evently_pg.h"
-#include "ngx_http_evently_kafka.h"
 
 
 #define NGX_HTTP_EVENTLY_CANCEL_MAX_SEATS  1000
-
-
-typedef struct {
-    ngx_str_t                      body;     /* the Cancellation JSON */
-} ngx_http_evently_cancel_t;
 
 
 static ngx_int_t ngx_http_evently_booking_cancel(ngx_http_request_t *r,
@@ -41,8 +35,6 @@ static ngx_int_t ngx_http_evently_booking_cancelled(ngx_http_request_t *r,
 static ngx_int_t ngx_http_evently_cancel_unmark(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, json_t *freed);
 static void ngx_http_evently_cancel_unmarked(void *data, redisReply *reply);
-static ngx_int_t ngx_http_evently_cancel_send(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx);
 
 
 static const char  *ngx_http_evently_fee_types[] = {
@@ -203,32 +195,17 @@ static ngx_int_t
 ngx_http_evently_booking_cancelled(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, PGresult *res)
 {
-    json_t                     *freed;
-    ngx_http_evently_cancel_t  *cn;
+    json_t  *freed;
 
     if (!PQgetisnull(res, 0, 1) || PQgetisnull(res, 0, 3)) {
         return ngx_http_evently_sql_reply(r, ctx, res);
     }
 
-    /* the answer is kept (PGresult dies with this callback) */
+    /* the answer is kept: the PGresult dies with this callback */
 
-    cn = ngx_pcalloc(r->pool, sizeof(ngx_http_evently_cancel_t));
-    if (cn == NULL) {
+    if (ngx_http_evently_sql_keep(r, ctx, res) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cn->body.len = PQgetlength(res, 0, 3);
-    cn->body.data = ngx_pnalloc(r->pool, cn->body.len);
-    if (cn->body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(cn->body.data, PQgetvalue(res, 0, 3), cn->body.len);
-    ctx->data = cn;
-
-    /* the transaction wrote booking.cancelled and the e-mail */
-
-    ngx_http_evently_outbox_kick();
 
     freed = NULL;
 
@@ -239,7 +216,7 @@ ngx_http_evently_booking_cancelled(ngx_http_request_t *r,
     }
 
     if (freed == NULL) {
-        return ngx_http_evently_cancel_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     /*
@@ -276,7 +253,7 @@ ngx_http_evently_cancel_unmark(ngx_http_request_t *r,
         || ngx_strlen(event_id) != NGX_HTTP_EVENTLY_UUID_LEN
         || ngx_strlen(booking_id) != NGX_HTTP_EVENTLY_UUID_LEN)
     {
-        return ngx_http_evently_cancel_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     argc = n + 1;
@@ -289,14 +266,14 @@ ngx_http_evently_cancel_unmark(ngx_http_request_t *r,
                     + sizeof("booked:") - 1 + NGX_HTTP_EVENTLY_UUID_LEN);
 
     if (argv == NULL || argvlen == NULL || p == NULL) {
-        return ngx_http_evently_cancel_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     for (i = 0; i < n; i++) {
         seat = json_string_value(json_array_get(seats, i));
 
         if (seat == NULL || ngx_strlen(seat) != NGX_HTTP_EVENTLY_UUID_LEN) {
-            return ngx_http_evently_cancel_send(r, ctx);
+            return ngx_http_evently_send_kept(r, ctx);
         }
 
         argv[i] = (char *) p;
@@ -318,7 +295,7 @@ ngx_http_evently_cancel_unmark(ngx_http_request_t *r,
                       "evently: the seats of a cancelled booking stay "
                       "marked booked until their markers expire");
 
-        return ngx_http_evently_cancel_send(r, ctx);
+        return ngx_http_evently_send_kept(r, ctx);
     }
 
     ctx->pending = cmd;
@@ -343,18 +320,5 @@ ngx_http_evently_cancel_unmarked(void *data, redisReply *reply)
                       "marked booked until their markers expire");
     }
 
-    ngx_http_evently_resume(r, ngx_http_evently_cancel_send(r, ctx));
-}
-
-
-static ngx_int_t
-ngx_http_evently_cancel_send(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx)
-{
-    ngx_http_evently_cancel_t  *cn;
-
-    cn = ctx->data;
-
-    return ngx_http_evently_send_data(r, ctx->op->status, &ctx->op->message,
-                                      cn->body.data, cn->body.len);
+    ngx_http_evently_resume(r, ngx_http_evently_send_kept(r, ctx));
 }

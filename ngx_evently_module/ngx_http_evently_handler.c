@@ -721,6 +721,16 @@ ngx_http_evently_sql_call(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx,
 
     ctx->sql_next = next;
 
+    return ngx_http_evently_pg_start(r, ctx, q);
+}
+
+
+/* sends a request's query and suspends, or answers why it cannot */
+
+ngx_int_t
+ngx_http_evently_pg_start(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx,
+    ngx_http_evently_pg_query_t *q)
+{
     switch (ngx_http_evently_pg_send(q)) {
 
     case NGX_OK:
@@ -738,6 +748,34 @@ ngx_http_evently_sql_call(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx,
 }
 
 
+/*
+ * Answers a query that failed: the engine's rc (no result), or the
+ * result's SQLSTATE.  Never SQL text in a response.
+ */
+
+ngx_int_t
+ngx_http_evently_pg_failed(ngx_http_request_t *r, PGresult *res,
+    ngx_int_t rc)
+{
+    if (rc == NGX_BUSY) {
+        return ngx_http_evently_send_unavailable(r, "DB_BUSY",
+                                   "The database is busy, retry shortly");
+    }
+
+    if (rc == NGX_ETIMEDOUT) {
+        return ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
+                                   "The database did not answer in time");
+    }
+
+    if (rc != NGX_OK || res == NULL) {
+        return ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
+                                   "The database is unavailable");
+    }
+
+    return ngx_http_evently_sql_error(r, res);
+}
+
+
 static void
 ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
 {
@@ -748,20 +786,8 @@ ngx_http_evently_sql_done(void *data, PGresult *res, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
     ctx->pending = NULL;
 
-    if (rc == NGX_BUSY) {
-        rc = ngx_http_evently_send_unavailable(r, "DB_BUSY",
-                                   "The database is busy, retry shortly");
-
-    } else if (rc == NGX_ETIMEDOUT) {
-        rc = ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
-                                   "The database did not answer in time");
-
-    } else if (rc != NGX_OK) {
-        rc = ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable");
-
-    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = ngx_http_evently_sql_error(r, res);
+    if (rc != NGX_OK || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = ngx_http_evently_pg_failed(r, res, rc);
 
     } else if (PQntuples(res) != 1 || PQnfields(res) != 5) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -835,6 +861,42 @@ ngx_http_evently_sql_reply(ngx_http_request_t *r,
 }
 
 
+/*
+ * An API row's success kept past its PGresult, for an op that takes one
+ * more step (a Redis script) before it answers.
+ */
+
+ngx_int_t
+ngx_http_evently_sql_keep(ngx_http_request_t *r, ngx_http_evently_ctx_t *ctx,
+    PGresult *res)
+{
+    ctx->kept_status = ngx_http_evently_sql_status(ctx, res);
+    ctx->kept.len = PQgetisnull(res, 0, 3) ? 0 : PQgetlength(res, 0, 3);
+    ctx->kept.data = ngx_pnalloc(r->pool, ctx->kept.len + 1);
+
+    if (ctx->kept.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->kept.data, PQgetvalue(res, 0, 3), ctx->kept.len);
+
+    /* the change may have written domain events */
+    ngx_http_evently_outbox_kick();
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_evently_send_kept(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx)
+{
+    return ngx_http_evently_send_data(r, ctx->kept_status, &ctx->op->message,
+                                      ctx->kept.len ? ctx->kept.data : NULL,
+                                      ctx->kept.len);
+}
+
+
 /* the row's status, or the op's default */
 
 ngx_int_t
@@ -862,7 +924,7 @@ ngx_http_evently_sql_status(ngx_http_evently_ctx_t *ctx, PGresult *res)
 static ngx_int_t
 ngx_http_evently_sql_error(ngx_http_request_t *r, PGresult *res)
 {
-    const char              *state;
+    const char              *state, *primary;
     ngx_http_evently_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
@@ -871,7 +933,7 @@ ngx_http_evently_sql_error(ngx_http_request_t *r, PGresult *res)
     if (ngx_strcmp(state, "57014") == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "evently: \"%V\" hit the statement timeout",
-                      &ctx->op->stmt.name);
+                      &ctx->op->name);
         return ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
                                    "The database did not answer in time");
     }
@@ -903,9 +965,11 @@ ngx_http_evently_sql_error(ngx_http_request_t *r, PGresult *res)
     if (ngx_strncmp(state, "22", 2) == 0 || ngx_strcmp(state, "23514") == 0
         || ngx_strcmp(state, "23502") == 0)
     {
+        primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "evently: \"%V\" rejected input: %s",
-                      &ctx->op->stmt.name, PQresultErrorMessage(res));
+                      "evently: \"%V\" rejected input: SQLSTATE %s: %s",
+                      &ctx->op->name, state, primary ? primary : "");
         return ngx_http_evently_send_error(r, NGX_HTTP_BAD_REQUEST,
                                            "INVALID_INPUT",
                                            "A value is out of range or "
@@ -919,9 +983,13 @@ ngx_http_evently_sql_error(ngx_http_request_t *r, PGresult *res)
                                    "The database is unavailable");
     }
 
+    /* the primary message only: the detail may quote a row's values */
+
+    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "evently: \"%V\" failed: %s %s", &ctx->op->stmt.name,
-                  state, PQresultErrorMessage(res));
+                  "evently: \"%V\" failed: SQLSTATE %s: %s", &ctx->op->name,
+                  state[0] ? state : "none", primary ? primary : "");
 
     return ngx_http_evently_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        "INTERNAL_ERROR",

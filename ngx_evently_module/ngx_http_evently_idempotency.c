@@ -128,20 +128,7 @@ ngx_http_evently_idem_begin(ngx_http_request_t *r,
 
     ctx->idem = idem;
 
-    switch (ngx_http_evently_pg_send(q)) {
-
-    case NGX_OK:
-        ctx->pending = q;
-        return ngx_http_evently_suspend(r);
-
-    case NGX_BUSY:
-        return ngx_http_evently_send_unavailable(r, "DB_BUSY",
-                                   "The database is busy, retry shortly");
-
-    default:
-        return ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable");
-    }
+    return ngx_http_evently_pg_start(r, ctx, q);
 
 invalid:
 
@@ -225,20 +212,7 @@ ngx_http_evently_idem_begun(void *data, PGresult *res, ngx_int_t rc)
     if (rc != NGX_OK || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
     {
-        if (res) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "evently: claiming an Idempotency-Key failed: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_evently_resume(r, rc == NGX_BUSY
-                   ? ngx_http_evently_send_unavailable(r, "DB_BUSY",
-                                   "The database is busy, retry shortly")
-                   : rc == NGX_ETIMEDOUT
-                   ? ngx_http_evently_send_unavailable(r, "DB_TIMEOUT",
-                                   "The database did not answer in time")
-                   : ngx_http_evently_send_unavailable(r, "DB_UNAVAILABLE",
-                                   "The database is unavailable"));
+        ngx_http_evently_resume(r, ngx_http_evently_pg_failed(r, res, rc));
         return;
     }
 

@@ -192,6 +192,8 @@ struct ngx_http_evently_ctx_s {
 
     void                         *pending;  /* engine token in flight */
     ngx_http_evently_sql_pt       sql_next; /* gets the API row */
+    ngx_uint_t                    kept_status;
+    ngx_str_t                     kept;     /* the API row's data */
     void                         *data;     /* op's own state */
 
     ngx_http_evently_idem_t      *idem;     /* Idempotency-Key */
@@ -222,6 +224,10 @@ ngx_int_t ngx_http_evently_sql_reply(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, struct pg_result *res);
 ngx_int_t ngx_http_evently_sql_status(ngx_http_evently_ctx_t *ctx,
     struct pg_result *res);
+ngx_int_t ngx_http_evently_sql_keep(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, struct pg_result *res);
+ngx_int_t ngx_http_evently_send_kept(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx);
 json_t *ngx_http_evently_pool_json(ngx_pool_t *pool, json_t *json);
 
 

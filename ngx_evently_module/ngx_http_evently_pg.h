@@ -56,6 +56,12 @@ ngx_int_t ngx_http_evently_pg_send(ngx_http_evently_pg_query_t *q);
 void ngx_http_evently_pg_cancel(ngx_http_evently_pg_query_t *q);
 
 ngx_int_t ngx_http_evently_pg_available(void);
+
+/* ngx_http_evently_handler.c: a request's side of a query */
+ngx_int_t ngx_http_evently_pg_start(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_http_evently_pg_query_t *q);
+ngx_int_t ngx_http_evently_pg_failed(ngx_http_request_t *r, PGresult *res,
+    ngx_int_t rc);
 ngx_uint_t ngx_http_evently_pg_is_unique_violation(PGresult *res);
 const char *ngx_http_evently_pg_sqlstate(PGresult *res);
 
