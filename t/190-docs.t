@@ -13,7 +13,10 @@
 #   no external resource, and fails (exit 1, nothing written) on a spec
 #   that does not parse or has a dangling $ref;
 # - nginx serves both: GET /openapi.yaml and /swagger.yaml (the same YAML),
-#   GET /docs (the page, every path in it), POST /docs is 405.
+#   GET /docs (the page, every path in it), POST /docs is 405;
+# - the live responses of key operations (a hold, a booking, its
+#   cancellation, a waitlist offer, reports, errors) match the spec:
+#   documented status, strict schema, documented error code and headers.
 
 use strict;
 use warnings;
@@ -24,6 +27,9 @@ use File::Temp qw(tempdir);
 use IPC::Run ();
 use Encode ();
 use YAML::PP ();
+use B ();
+use JSON::PP ();
+use Scalar::Util qw(blessed);
 
 my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
 my $Root = $ENV{TEST_NGINX_EVENTLY_ROOT};
@@ -821,6 +827,296 @@ my $ng = start_nginx(name => 'docs', port => $port,
 
     my $y = api(PUT => '/openapi.yaml', port => $port, body => {});
     is($y->{status}, 405, 'PUT /openapi.yaml: 405');
+}
+
+
+# ---- live responses match the spec ------------------------------------------
+#
+# Key operations called for real on the seed data (a hold, a booking, its
+# cancellation, a waitlist offer, reports, and errors of each kind): every
+# response's status is documented for its operation, its JSON body matches
+# the documented schema strictly (a member the schema does not list is a
+# problem unless the schema allows more), money has at most two decimals,
+# an error's code is one that response documents, and a documented ETag or
+# Retry-After is sent (an undocumented ETag is a problem too).
+
+# [regex, path, method, op, path item], fixed paths before templated ones
+my @LiveOps = sort { $a->[5] <=> $b->[5] || $a->[1] cmp $b->[1] }
+              map {
+                  my ($m, $path, $op, $item) = @$_;
+                  (my $rx = quotemeta $path) =~ s/\\\{\w+\\\}/[^\/]+/g;
+                  [qr/^$rx$/, $path, $m, $op, $item,
+                   scalar(() = $path =~ /\{/g)]
+              } @SpecOps;
+
+sub live_op {
+    my ($method, $uri) = @_;
+    (my $path = $uri) =~ s/\?.*//s;
+    $method = 'get' if lc $method eq 'head';
+    for my $o (@LiveOps) {
+        return $o if $o->[2] eq lc $method && $path =~ $o->[0];
+    }
+    return undef;
+}
+
+sub json_number {
+    my ($v) = @_;
+    return 1 if blessed($v) && $v->isa('Math::BigFloat');
+    return 0 if ref $v || !defined $v;
+    my $f = B::svref_2object(\$v)->FLAGS;
+    return ($f & (B::SVp_IOK() | B::SVp_NOK())) && !($f & B::SVp_POK());
+}
+
+sub json_integer {
+    my ($v) = @_;
+    return 0 if !json_number($v) || blessed($v);
+    return B::svref_2object(\$v)->FLAGS & B::SVp_IOK() ? 1 : 0;
+}
+
+# the properties a schema lists (its allOf branches included), and
+# whether it accepts others
+sub listed_properties {
+    my ($s) = @_;
+    $s = deref($s);
+    return ({}, 1) if ref $s ne 'HASH';
+    my %p = %{ $s->{properties} || {} };
+    my $open = exists $s->{additionalProperties}
+               && $s->{additionalProperties} ? 1 : 0;
+    for my $b (@{ $s->{allOf} || [] }) {
+        my ($bp, $bo) = listed_properties($b);
+        %p = (%p, %$bp);
+        $open ||= $bo if %$bp || ref deref($b) eq 'HASH'
+                                 && exists deref($b)->{additionalProperties};
+    }
+    return (\%p, $open);
+}
+
+sub check_value {
+    my ($s, $v, $where, $bad, $strict) = @_;
+    $s = deref($s);
+    return if ref $s ne 'HASH';
+
+    if (!defined $v) {
+        push @$bad, "$where: null"
+            if !$s->{nullable} && !grep { !defined } @{ $s->{enum} || [] }
+               and ($s->{type} || $s->{properties} || $s->{allOf}
+                    || $s->{oneOf});
+        return;
+    }
+
+    if (my $alt = $s->{oneOf} || $s->{anyOf}) {
+        push @$bad, "$where: matches none of its alternatives"
+            if !grep { my @e; check_value($_, $v, $where, \@e, 1); !@e }
+                    @$alt;
+        return;
+    }
+
+    check_value($_, $v, $where, $bad, 0) for @{ $s->{allOf} || [] };
+
+    my $t = $s->{type} // ($s->{properties} ? 'object' : '');
+    my $ok = $t eq '' ? 1
+           : $t eq 'object' ? ref $v eq 'HASH'
+           : $t eq 'array' ? ref $v eq 'ARRAY'
+           : $t eq 'boolean' ? blessed($v) && $v->isa('JSON::PP::Boolean')
+           : $t eq 'integer' ? json_integer($v)
+           : $t eq 'number' ? json_number($v)
+           : $t eq 'string' ? !ref $v && !json_number($v)
+           : 0;
+    if (!$ok) {
+        push @$bad, "$where: not of type $t";
+        return;
+    }
+
+    if ($s->{enum} && !grep { defined && "$_" eq "$v" } @{ $s->{enum} }) {
+        push @$bad, "$where: \"$v\" is not one of the enumeration";
+    }
+    if ($t eq 'string') {
+        my $f = $s->{format} // '';
+        push @$bad, "$where: \"$v\" is not a UUID"
+            if $f eq 'uuid'
+               && $v !~ /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
+        push @$bad, "$where: \"$v\" is not an RFC 3339 UTC time"
+            if $f eq 'date-time'
+               && $v !~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+        push @$bad, "$where: \"$v\" is not a date"
+            if $f eq 'date' && $v !~ /^\d{4}-\d\d-\d\d$/;
+        push @$bad, "$where: \"$v\" does not match $s->{pattern}"
+            if defined $s->{pattern} && $v !~ /$s->{pattern}/;
+    }
+    if ($t eq 'number' || $t eq 'integer') {
+        push @$bad, "$where: $v is below $s->{minimum}"
+            if defined $s->{minimum} && $v < $s->{minimum};
+        push @$bad, "$where: $v is above $s->{maximum}"
+            if defined $s->{maximum} && $v > $s->{maximum};
+        push @$bad, "$where: $v has more than two decimals"
+            if defined $s->{multipleOf} && $s->{multipleOf} == 0.01
+               && blessed($v) && !$v->copy->bmul(100)->is_int;
+    }
+    if ($t eq 'array' && $s->{items}) {
+        check_value($s->{items}, $v->[$_], "$where\[$_]", $bad, 1)
+            for 0 .. $#$v;
+    }
+    if (ref $v eq 'HASH') {
+        for my $k (@{ $s->{required} || [] }) {
+            push @$bad, "$where: no \"$k\"" if !exists $v->{$k};
+        }
+        my $props = $s->{properties} || {};
+        for my $k (sort keys %$props) {
+            check_value($props->{$k}, $v->{$k}, "$where.$k", $bad, 1)
+                if exists $v->{$k};
+        }
+        if ($strict) {
+            my ($listed, $open) = listed_properties($s);
+            if (%$listed && !$open) {
+                push @$bad, "$where: \"$_\" is not documented"
+                    for grep { !exists $listed->{$_} } sort keys %$v;
+            }
+        }
+    }
+    return;
+}
+
+my $LiveJson = JSON::PP->new->utf8->allow_bignum;
+my $LiveCount = 0;
+
+# one call, checked against the spec; returns the response
+sub live {
+    my ($label, $expect, $method, $uri, %o) = @_;
+    my $r = api($method, $uri, port => $port, %o);
+    my @bad;
+    $LiveCount++;
+    push @bad, "status $r->{status}, expected $expect"
+        if $r->{status} != $expect;
+    my $found = live_op($method, $uri);
+    if (!$found) {
+        push @bad, "no operation of the spec serves $method $uri";
+    } else {
+        my ($rx, $path, $m, $op) = @$found;
+        my $resp = deref($op->{responses}{ $r->{status} });
+        if (!$resp) {
+            push @bad, uc($m) . " $path does not document $r->{status}";
+        } else {
+            my ($ct) = split /;/, $r->{headers}{'content-type'} // '';
+            my $media = ($resp->{content} || {})->{$ct};
+            push @bad, "content type $ct is not documented"
+                if $resp->{content} && !$media && length($r->{body} // '');
+            my $json = eval { $LiveJson->decode($r->{body} // '') };
+            if ($media && $media->{schema} && defined $json) {
+                check_value($media->{schema}, $json, 'body', \@bad, 1);
+            }
+            if (ref $json eq 'HASH' && ($json->{status} // '') eq 'error') {
+                my %codes;
+                for my $mt (values %{ $resp->{content} || {} }) {
+                    for my $k (keys %{ $mt->{examples} || {} }) {
+                        my $ex = deref($mt->{examples}{$k});
+                        $codes{$k} = 1;
+                        my $c = ref $ex eq 'HASH' ? $ex->{value}{errors}{code}
+                                                  : undef;
+                        $codes{$c} = 1 if defined $c;
+                    }
+                }
+                my $code = $json->{errors}{code} // '';
+                push @bad, "error code $code is not documented for "
+                           . "$r->{status}"
+                    if !$codes{$code};
+            }
+            my %doc = map { lc $_ => 1 } keys %{ $resp->{headers} || {} };
+            for my $h ('etag', 'retry-after') {
+                push @bad, "documented header $h is missing"
+                    if $doc{$h} && !defined $r->{headers}{$h};
+            }
+            push @bad, "an undocumented ETag"
+                if defined $r->{headers}{etag} && !$doc{etag};
+        }
+    }
+    problems_ok(\@bad, "live: $label: $method $uri");
+    return $r;
+}
+
+{
+    reset_db();
+    seed();
+
+    my $A = '/api/v1';
+    my $nobody = '00000000-0000-4000-8000-00000000dead';
+    my ($ev1, $ev3) = ('00000000-0000-4000-8000-000000000401',
+                       '00000000-0000-4000-8000-000000000403');
+    my $vip = '00000000-0000-4000-8000-000000000303';
+    my $admin = jwt(sub => '00000000-0000-4000-8000-000000000001',
+                    user_id => '00000000-0000-4000-8000-000000000001',
+                    email => 'admin@gmail.com', role => 'ADMIN');
+    my $other = create_user();
+
+    live('health', 200, GET => '/health');
+    live('wrong password', 401, POST => "$A/auth/login",
+         body => { email => 'mitshah2406@gmail.com', password => 'nope' });
+    my $login = live('login', 200, POST => "$A/auth/login",
+                     body => { email => 'mitshah2406@gmail.com',
+                               password => 'qwerty' });
+    my $user = $login->{json}{data}{access_token};
+
+    live('an event', 200, GET => "$A/events/$ev1");
+    live('no such event', 404, GET => "$A/events/$nobody");
+    live('bad id', 400, GET => "$A/events/x");
+    my $seats = live('seats', 200, GET => "$A/sections/$vip/seats");
+    my @ids = map { $_->{id} } @{ $seats->{json}{data}{seats} || [] };
+
+    my $hold = live('hold', 201, POST => "$A/seats/hold", token => $user,
+                    body => { event_id => $ev1, seat_ids => [@ids[0, 1]] });
+    live('seats taken', 409, POST => "$A/seats/hold",
+         token => $other->{token},
+         body => { event_id => $ev1, seat_ids => [$ids[0]] });
+    my $hold_id = $hold->{json}{data}{hold_id} // $nobody;
+    my $conf = live('confirm', 201, POST => "$A/bookings/confirm",
+                    token => $user,
+                    body => { hold_id => $hold_id, event_id => $ev1,
+                              payment_method => 'upi' });
+    live('confirm again', 200, POST => "$A/bookings/confirm",
+         token => $user, body => { hold_id => $hold_id, event_id => $ev1 });
+    my $booking = $conf->{json}{data}{booking_id} // $nobody;
+    live('booking', 200, GET => "$A/bookings/$booking", token => $user);
+    live("another user's booking", 403, GET => "$A/bookings/$booking",
+         token => $other->{token});
+    live('cancel', 201, POST => "$A/bookings/$booking/request-cancel",
+         token => $user, body => { reason => 'Cannot attend' });
+    live('cancel again', 409, POST => "$A/bookings/$booking/request-cancel",
+         token => $user, body => { reason => 'Cannot attend' });
+    live('cancelled booking', 200, GET => "$A/bookings/$booking",
+         token => $user);
+    live('my cancellations', 200, GET => "$A/users/cancellations",
+         token => $user);
+
+    live('join the waitlist', 201, POST => "$A/waitlist", token => $user,
+         body => { event_id => $ev3, quantity => 2,
+                   preferences => { section_preference => 'VIP' } });
+    my $offered = wait_until(sub {
+        my $s = api(GET => "$A/waitlist/status/$ev3", port => $port,
+                    token => $user);
+        return ($s->{json}{data}{status} // '') eq 'NOTIFIED';
+    }, timeout => 10, interval => 0.2);
+    ok($offered, 'free seats are offered to the line within seconds');
+    live('waitlist status with its offer', 200,
+         GET => "$A/waitlist/status/$ev3", token => $user);
+    live('never joined', 404, GET => "$A/waitlist/status/$ev3",
+         token => $other->{token});
+    live('waitlist stats', 200, GET => "$A/admin/waitlist/stats/$ev3",
+         token => $admin);
+    live('admin route as a USER', 403, GET => "$A/admin/waitlist/stats/$ev3",
+         token => $user);
+
+    live('dashboard', 200, GET => "$A/analytics/admin/dashboard",
+         token => $admin);
+    live('event analytics', 200, GET => "$A/admin/events/$ev1/analytics",
+         token => $admin);
+    live('revenue', 200, GET => "$A/admin/analytics/revenue?group_by=week",
+         token => $admin);
+    live('personal analytics', 200, GET => "$A/analytics/user/personal",
+         token => $user);
+    live('no token', 401, GET => "$A/admin/events");
+    live('invalid body', 400, POST => "$A/admin/events", token => $admin,
+         body => { name => 'x' });
+
+    cmp_ok($LiveCount, '>=', 25, 'the live responses were checked');
 }
 
 ok(stop_nginx('docs'), 'nginx stopped cleanly');
