@@ -272,9 +272,14 @@ ngx_http_evently_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     }
 
     if (msg->err) {
-        ngx_log_error(NGX_LOG_WARN, k->log, 0,
-                      "evently: Kafka delivery failed: %s",
-                      rd_kafka_err2str(msg->err));
+        /* an outage fails a whole backlog: one line now and then */
+
+        if (ngx_time() - k->logged >= NGX_HTTP_EVENTLY_KAFKA_LOG_EVERY) {
+            k->logged = ngx_time();
+            ngx_log_error(NGX_LOG_WARN, k->log, 0,
+                          "evently: Kafka delivery failed: %s (the outbox "
+                          "sends it again)", rd_kafka_err2str(msg->err));
+        }
 
     } else {
         k->state = NGX_HTTP_EVENTLY_KAFKA_UP;
@@ -310,11 +315,11 @@ static int
 ngx_http_evently_kafka_stats(rd_kafka_t *rk, char *json, size_t json_len,
     void *opaque)
 {
-    ngx_http_evently_kafka_t  *k = opaque;
+    ngx_http_evently_kafka_t *k = opaque;
 
-    const char  *name, *state;
     json_t      *stats, *brokers, *broker;
     ngx_uint_t   up;
+    const char  *name, *state;
 
     stats = json_loadb(json, json_len, 0, NULL);
     if (stats == NULL) {
