@@ -307,3 +307,50 @@ AS $$
                   100)),
         '')
 $$;
+
+
+-- ---------------------------------------------------------------------------
+-- Live seat status.  Holds live in Redis: ngx_http_evently_run_sql_op_with_holds
+-- passes the seats held now as args._held = {"<event>": ["<seat>", ...]}
+-- (only UUIDs: the module checks them; a client cannot set _ arguments).
+
+-- the seats held now for one event ('{}' when none)
+CREATE OR REPLACE FUNCTION evently.held_seats(p_held json, p_event uuid)
+RETURNS uuid[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(array_agg(DISTINCT value::uuid), '{}')
+    FROM json_array_elements_text(
+             CASE WHEN json_typeof(p_held -> (p_event::text)) = 'array'
+                  THEN p_held -> (p_event::text)
+                  ELSE '[]'::json END)
+$$;
+
+
+-- every seat of an event's venue with its status for that event: BLOCKED,
+-- BOOKED (an active booking), HELD (p_held) or AVAILABLE, in that order
+-- of precedence.  Inlined into the caller (filters on section or seat go
+-- down to the indexes).
+CREATE OR REPLACE FUNCTION evently.event_seats(p_event uuid,
+    p_template uuid, p_held uuid[])
+RETURNS TABLE (seat_id uuid, section_id uuid, seat_number text,
+               row_label text, row_index int, seat_position int, live text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT s.id, s.section_id, s.seat_number, s.row_label, s.row_index,
+           s.position,
+           CASE WHEN s.status = 'BLOCKED' THEN 'BLOCKED'
+                WHEN b.seat_id IS NOT NULL THEN 'BOOKED'
+                WHEN h.seat_id IS NOT NULL THEN 'HELD'
+                ELSE 'AVAILABLE'
+           END
+    FROM evently.venue_sections vs
+    JOIN evently.seats s ON s.section_id = vs.id
+    LEFT JOIN (SELECT bs.seat_id
+               FROM evently.booking_seats bs
+               WHERE bs.event_id = p_event AND bs.active) b
+           ON b.seat_id = s.id
+    LEFT JOIN (SELECT DISTINCT unnest(p_held) AS seat_id) h
+           ON h.seat_id = s.id
+    WHERE vs.template_id = p_template
+$$;

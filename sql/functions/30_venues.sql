@@ -799,10 +799,7 @@ BEGIN
     LEFT JOIN evently.event_section_pricing AS p
            ON p.event_id = v_event.id AND p.section_id = v_sec.id;
 
-    SELECT coalesce(array_agg(h.seat_id), '{}')
-    INTO v_held
-    FROM evently.venue_held(p_args->'_held') AS h
-    WHERE h.event_id = v_event.id;
+    v_held := evently.held_seats(p_args->'_held', v_event.id);
 
     SELECT json_agg(json_build_object(
                'id', s.id,
@@ -817,14 +814,11 @@ BEGIN
                ORDER BY s.row_index, s.position),
            count(*)
     INTO v_items, v_count
-    FROM evently.seats AS s
-    WHERE s.section_id = v_sec.id
-      AND s.status = 'AVAILABLE'
-      AND s.id <> ALL (v_held)
-      AND NOT EXISTS (SELECT 1 FROM evently.booking_seats AS bs
-                      WHERE bs.event_id = v_event.id
-                        AND bs.seat_id = s.id
-                        AND bs.active);
+    FROM evently.event_seats(v_event.id, v_event.venue_template_id,
+                             v_held) AS es
+    JOIN evently.seats AS s ON s.id = es.seat_id
+    WHERE es.section_id = v_sec.id
+      AND es.live = 'AVAILABLE';
 
     RETURN evently.ok(json_build_object(
         'event_id', v_event.id,

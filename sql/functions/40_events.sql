@@ -58,24 +58,6 @@
 -- ---------------------------------------------------------------------------
 -- Helpers
 
--- The seats held now for one event, from args._held (see above). Anything
--- that is not a UUID is ignored rather than failing the request.
-CREATE OR REPLACE FUNCTION evently.event_held_seats(p_args json,
-    p_event_id uuid)
-RETURNS uuid[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT coalesce(array_agg(DISTINCT lower(s)::uuid), '{}')
-    FROM json_array_elements_text(
-             CASE WHEN json_typeof(p_args -> '_held' -> (p_event_id::text))
-                       = 'array'
-                  THEN p_args -> '_held' -> (p_event_id::text)
-                  ELSE '[]'::json
-             END) AS s
-    WHERE s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-$$;
-
-
 -- Bookable seats of a template (not BLOCKED). Index: venue_sections
 -- (template_id, ...), seats (section_id, row_index, position).
 CREATE OR REPLACE FUNCTION evently.template_capacity(p_template_id uuid)
@@ -208,7 +190,7 @@ AS $$
     SELECT evently.ok(evently.event_json(
                           p_e,
                           evently.template_capacity(p_e.venue_template_id),
-                          evently.event_held_seats(p_args, p_e.id),
+                          evently.held_seats(p_args -> '_held', p_e.id),
                           true),
                       p_e.version::text)
 $$;
@@ -313,7 +295,7 @@ BEGIN
             || ' AND s.status <> ''BLOCKED'''
             || ' GROUP BY vs.template_id)'
             || ' SELECT json_agg(evently.event_json(p.e, coalesce(c.n, 0),'
-            || ' evently.event_held_seats($9, (p.e).id), false)'
+            || ' evently.held_seats($9 -> ''_held'', (p.e).id), false)'
             || ' ORDER BY (p.e).date_time, (p.e).id)'
             || ' FROM page p'
             || ' LEFT JOIN caps c ON c.template_id = (p.e).venue_template_id'
@@ -508,25 +490,13 @@ BEGIN
         RETURN evently.fail(404, 'EVENT_NOT_FOUND', 'Event not found');
     END IF;
 
-    v_held := evently.event_held_seats(p_args, v_e.id);
+    v_held := evently.held_seats(p_args -> '_held', v_e.id);
 
-    WITH b AS (
-        SELECT bs.seat_id
-        FROM evently.booking_seats bs
-        WHERE bs.event_id = v_e.id AND bs.active
-    ), h AS (
-        SELECT unnest(v_held) AS seat_id
-    ), avail AS (
-        SELECT s.section_id, count(*)::int AS n
-        FROM evently.venue_sections vs
-        JOIN evently.seats s ON s.section_id = vs.id
-        LEFT JOIN b ON b.seat_id = s.id
-        LEFT JOIN h ON h.seat_id = s.id
-        WHERE vs.template_id = v_e.venue_template_id
-          AND s.status <> 'BLOCKED'
-          AND b.seat_id IS NULL
-          AND h.seat_id IS NULL
-        GROUP BY s.section_id
+    WITH avail AS (
+        SELECT es.section_id, count(*)::int AS n
+        FROM evently.event_seats(v_e.id, v_e.venue_template_id, v_held) es
+        WHERE es.live = 'AVAILABLE'
+        GROUP BY es.section_id
     )
     SELECT json_build_object(
                'event_id', v_e.id,
@@ -576,27 +546,12 @@ BEGIN
         RETURN evently.fail(404, 'EVENT_NOT_FOUND', 'Event not found');
     END IF;
 
-    v_held := evently.event_held_seats(p_args, v_e.id);
+    v_held := evently.held_seats(p_args -> '_held', v_e.id);
 
-    WITH b AS (
-        SELECT bs.seat_id
-        FROM evently.booking_seats bs
-        WHERE bs.event_id = v_e.id AND bs.active
-    ), h AS (
-        SELECT unnest(v_held) AS seat_id
-    ), st AS (
-        SELECT s.id, s.section_id, s.seat_number, s.row_label, s.row_index,
-               s.position,
-               CASE WHEN s.status = 'BLOCKED' THEN 'BLOCKED'
-                    WHEN b.seat_id IS NOT NULL THEN 'BOOKED'
-                    WHEN h.seat_id IS NOT NULL THEN 'HELD'
-                    ELSE 'AVAILABLE'
-               END AS live
-        FROM evently.venue_sections vs
-        JOIN evently.seats s ON s.section_id = vs.id
-        LEFT JOIN b ON b.seat_id = s.id
-        LEFT JOIN h ON h.seat_id = s.id
-        WHERE vs.template_id = v_e.venue_template_id
+    WITH st AS (
+        SELECT es.seat_id AS id, es.section_id, es.seat_number, es.row_label,
+               es.row_index, es.seat_position AS position, es.live
+        FROM evently.event_seats(v_e.id, v_e.venue_template_id, v_held) es
     ), sec AS (
         SELECT vs.id, vs.name, vs.row_start, vs.row_end, vs.seats_per_row,
                vs.total_seats,

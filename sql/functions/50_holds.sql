@@ -126,9 +126,7 @@ BEGIN
     SELECT array_agg(value::uuid) INTO v_ids
       FROM json_array_elements_text(p_args->'seat_ids');
 
-    SELECT coalesce(array_agg(value::uuid), '{}') INTO v_held
-      FROM json_array_elements_text(
-               coalesce(p_args->'_held'->(v_event.id::text), '[]'));
+    v_held := evently.held_seats(p_args->'_held', v_event.id);
 
     SELECT json_agg(r.id ORDER BY r.ord) INTO v_missing
       FROM unnest(v_ids) WITH ORDINALITY AS r (id, ord)
@@ -146,21 +144,15 @@ BEGIN
     END IF;
 
     SELECT json_agg(json_build_object(
-               'seat_id', x.id,
-               'available', x.status = 'AVAILABLE',
-               'status', x.status)
-               ORDER BY x.ord)
+               'seat_id', es.seat_id,
+               'available', es.live = 'AVAILABLE',
+               'status', es.live)
+               ORDER BY r.ord)
       INTO v_seats
-      FROM (SELECT r.id, r.ord,
-                   CASE WHEN s.status = 'BLOCKED' THEN 'BLOCKED'
-                        WHEN EXISTS (SELECT 1 FROM evently.booking_seats bs
-                                      WHERE bs.event_id = v_event.id
-                                        AND bs.seat_id = s.id
-                                        AND bs.active) THEN 'BOOKED'
-                        WHEN s.id = ANY (v_held) THEN 'HELD'
-                        ELSE 'AVAILABLE' END AS status
-              FROM unnest(v_ids) WITH ORDINALITY AS r (id, ord)
-              JOIN evently.seats s ON s.id = r.id) x;
+      FROM unnest(v_ids) WITH ORDINALITY AS r (id, ord)
+      JOIN evently.event_seats(v_event.id, v_event.venue_template_id,
+                               v_held) es
+        ON es.seat_id = r.id;
 
     RETURN evently.ok(json_build_object(
         'event_id', v_event.id,

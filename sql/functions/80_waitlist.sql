@@ -64,13 +64,7 @@ CREATE OR REPLACE FUNCTION evently.waitlist_held_of(p_held json,
 RETURNS uuid[]
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_held IS NULL THEN NULL
-           ELSE (SELECT coalesce(array_agg(value::uuid), '{}')
-                   FROM json_array_elements_text(
-                            CASE WHEN json_typeof(p_held->(p_event::text))
-                                      = 'array'
-                                 THEN p_held->(p_event::text)
-                                 ELSE '[]'::json END))
-           END
+                ELSE evently.held_seats(p_held, p_event) END
 $$;
 
 
