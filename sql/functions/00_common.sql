@@ -354,3 +354,23 @@ AS $$
            ON h.seat_id = s.id
     WHERE vs.template_id = p_template
 $$;
+
+
+-- If-Match (args._if_match, set by the module) against a resource's
+-- current version: the 412 to answer, or a row with a NULL status when the
+-- version matches or no If-Match was sent.
+--     v_stale := evently.stale(p_args, v.version, 'The event has changed');
+--     IF v_stale.status IS NOT NULL THEN RETURN v_stale; END IF;
+CREATE OR REPLACE FUNCTION evently.stale(p_args json, p_version int,
+    p_message text)
+RETURNS evently.api_result
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN p_args ->> '_if_match' IS NOT NULL
+                     AND (p_args ->> '_if_match')::bigint <> p_version
+                THEN evently.fail(412, 'VERSION_MISMATCH', p_message,
+                                  json_build_object('current_version',
+                                                    p_version))
+                ELSE NULL::evently.api_result
+           END
+$$;

@@ -321,7 +321,8 @@ RETURNS evently.api_result
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_t  evently.venue_templates%ROWTYPE;
+    v_t      evently.venue_templates%ROWTYPE;
+    v_stale  evently.api_result;
 BEGIN
     SELECT * INTO v_t FROM evently.venue_templates WHERE id = p_id
         FOR UPDATE;
@@ -331,13 +332,11 @@ BEGIN
                             'Venue template not found');
     END IF;
 
-    IF p_args->>'_if_match' IS NOT NULL
-       AND (p_args->>'_if_match')::bigint <> v_t.version
-    THEN
-        RETURN evently.fail(412, 'VERSION_MISMATCH',
-                            'If-Match does not match the current version',
-                            json_build_object('current_version',
-                                              v_t.version));
+    v_stale := evently.stale(p_args, v_t.version,
+                             'If-Match does not match the current version');
+
+    IF v_stale.status IS NOT NULL THEN
+        RETURN v_stale;
     END IF;
 
     IF p_args->>'name' IS NOT NULL
@@ -383,7 +382,8 @@ RETURNS evently.api_result
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_t  evently.venue_templates%ROWTYPE;
+    v_t      evently.venue_templates%ROWTYPE;
+    v_stale  evently.api_result;
 BEGIN
     SELECT * INTO v_t FROM evently.venue_templates WHERE id = p_id
         FOR UPDATE;
@@ -393,13 +393,11 @@ BEGIN
                             'Venue template not found');
     END IF;
 
-    IF p_args->>'_if_match' IS NOT NULL
-       AND (p_args->>'_if_match')::bigint <> v_t.version
-    THEN
-        RETURN evently.fail(412, 'VERSION_MISMATCH',
-                            'If-Match does not match the current version',
-                            json_build_object('current_version',
-                                              v_t.version));
+    v_stale := evently.stale(p_args, v_t.version,
+                             'If-Match does not match the current version');
+
+    IF v_stale.status IS NOT NULL THEN
+        RETURN v_stale;
     END IF;
 
     IF EXISTS (SELECT 1 FROM evently.events

@@ -722,6 +722,7 @@ RETURNS evently.api_result
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    v_stale  evently.api_result;
     v_a            jsonb := p_args::jsonb;
     v_old          evently.events;
     v_new          evently.events;
@@ -740,13 +741,11 @@ BEGIN
         RETURN evently.fail(404, 'EVENT_NOT_FOUND', 'Event not found');
     END IF;
 
-    IF p_args ->> '_if_match' IS NOT NULL
-       AND (p_args ->> '_if_match')::bigint <> v_old.version
-    THEN
-        RETURN evently.fail(412, 'VERSION_MISMATCH',
-                            'The event has changed since it was read',
-                            json_build_object('current_version',
-                                              v_old.version));
+    v_stale := evently.stale(p_args, v_old.version,
+                             'The event has changed since it was read');
+
+    IF v_stale.status IS NOT NULL THEN
+        RETURN v_stale;
     END IF;
 
     IF v_old.status = 'cancelled' THEN
@@ -981,6 +980,7 @@ RETURNS evently.api_result
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    v_stale  evently.api_result;
     v_e  evently.events;
 BEGIN
     -- FOR UPDATE also makes a concurrent booking insert (its foreign key
@@ -991,13 +991,11 @@ BEGIN
         RETURN evently.fail(404, 'EVENT_NOT_FOUND', 'Event not found');
     END IF;
 
-    IF p_args ->> '_if_match' IS NOT NULL
-       AND (p_args ->> '_if_match')::bigint <> v_e.version
-    THEN
-        RETURN evently.fail(412, 'VERSION_MISMATCH',
-                            'The event has changed since it was read',
-                            json_build_object('current_version',
-                                              v_e.version));
+    v_stale := evently.stale(p_args, v_e.version,
+                             'The event has changed since it was read');
+
+    IF v_stale.status IS NOT NULL THEN
+        RETURN v_stale;
     END IF;
 
     IF EXISTS (SELECT 1 FROM evently.bookings b WHERE b.event_id = p_id) THEN
