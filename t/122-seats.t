@@ -81,40 +81,9 @@ sub seat_ids {
     return { map { $_->[0] => $_->[1] } @$rows };
 }
 
-sub book {
-    my ($event, $seat, %o) = @_;
-    my $ref = 'EVT-20260101-' . join '', map { ('A' .. 'Z', 0 .. 9)[rand 36] }
-                                           1 .. 6;
-    my %v = (e => $event, s => $seat, u => $user->{id}, r => $ref,
-             c => $o{cancelled} ? 1 : 0);
-    return psql(<<'_SQL_', \%v);
-WITH b AS (
-    INSERT INTO evently.bookings (booking_ref, user_id, event_id,
-                                  total_seats, total_price, status,
-                                  cancelled_at)
-    VALUES (:'r', :'u', :'e', 1, 100.00,
-            CASE WHEN :'c' = '1' THEN 'CANCELLED' ELSE 'CONFIRMED' END,
-            CASE WHEN :'c' = '1' THEN now() END)
-    RETURNING id, event_id)
-INSERT INTO evently.booking_seats (booking_id, event_id, seat_id, section_id,
-                                   seat_number, row_label, section_name,
-                                   price, active)
-SELECT b.id, b.event_id, s.id, s.section_id, s.seat_number, s.row_label,
-       sec.name, 100.00, :'c' <> '1'
-FROM b, evently.seats AS s
-JOIN evently.venue_sections AS sec ON sec.id = s.section_id
-WHERE s.id = :'s'
-RETURNING booking_id;
-_SQL_
-}
+sub book { my ($e, $seat, %o) = @_; return book_seat($e, $seat, $user->{id}, %o) }
 
-sub hold {
-    my ($event, $seat, $ttl) = @_;
-    my $expires = int((time + ($ttl // 600)) * 1000);
-    redis('ZADD', "evently:event_held:$event", $expires, $seat);
-    # held_events keeps an event's latest expiry (GT: never lowered)
-    redis('ZADD', 'evently:held_events', 'GT', $expires, $event);
-}
+sub hold { return hold_in_redis(@_) }
 
 sub event_on {
     my ($tid, $price) = @_;

@@ -182,19 +182,7 @@ $res = hold($u1, $ev, 'C10');
 err_is($res, 409, 'SEATS_UNAVAILABLE', 'blocked seat');
 
 # a seat booked in PostgreSQL (whatever Redis says) is never held
-psql(q{
-    WITH b AS (
-        INSERT INTO evently.bookings (booking_ref, user_id, event_id,
-                                      total_seats, total_price)
-        VALUES ('EVT-20260101-TEST01', :'u', :'e', 1, 1500)
-        RETURNING id)
-    INSERT INTO evently.booking_seats (booking_id, event_id, seat_id,
-                                       section_id, seat_number, row_label,
-                                       section_name, price)
-    SELECT b.id, :'e', s.id, s.section_id, s.seat_number, s.row_label,
-           'General', 1500
-      FROM b, evently.seats s WHERE s.id = :'s'},
-     { u => $u2->{id}, e => $ev, s => $seat{C9} });
+book_seat($ev, $seat{C9}, $u2->{id}, price => '1500.00');
 $res = hold($u1, $ev, 'C9', 'C8');
 err_is($res, 409, 'SEATS_UNAVAILABLE', 'booked seat');
 is_deeply $res->{json}{errors}{seat_ids}, [ $seat{C9} ],

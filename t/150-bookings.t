@@ -175,19 +175,7 @@ err_is($res, 409, 'SEATS_UNAVAILABLE',
 # a race lost at the database: another booking took the seat between the
 # hold and the confirm (as if another instance won it): a clean 409
 $hold = hold($u3, $ev, 'B4', 'B5');
-psql(q{
-    WITH b AS (
-        INSERT INTO evently.bookings (booking_ref, user_id, event_id,
-                                      total_seats, total_price)
-        VALUES ('EVT-20260101-RACE01', :'u', :'e', 1, 1500)
-        RETURNING id)
-    INSERT INTO evently.booking_seats (booking_id, event_id, seat_id,
-                                       section_id, seat_number, row_label,
-                                       section_name, price)
-    SELECT b.id, :'e', s.id, s.section_id, s.seat_number, s.row_label,
-           'General', 1500
-      FROM b, evently.seats s WHERE s.id = :'s'},
-     { u => $u2->{id}, e => $ev, s => $seat{B5} });
+book_seat($ev, $seat{B5}, $u2->{id}, price => '1500.00');
 $res = confirm($u3, $hold);
 err_is($res, 409, 'SEATS_UNAVAILABLE', 'race lost at the database');
 is_deeply $res->{json}{errors}{seat_ids}, [ $seat{B5} ],

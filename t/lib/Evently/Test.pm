@@ -110,6 +110,15 @@ C<reset_db> truncates every table of schema C<evently> but
 C<schema_migrations> (RESTART IDENTITY CASCADE) and flushes the test Redis
 database. C<seed> loads C<sql/seed.sql>.
 
+=item book_seat($event, $seat, $user_id, %opts), hold_in_redis($event, $seat, $ttl)
+
+Fixtures written behind the API's back: C<book_seat> inserts a booking of
+one seat (price C<price>, default 100.00; C<cancelled> makes it a
+cancelled booking, its seat inactive) and returns the booking id;
+C<hold_in_redis> marks a seat held for an event for C<$ttl> seconds
+(default 600, negative: already expired) in the key layout of
+ngx_http_evently_holds.h.
+
 =item redis(@args)
 
 redis-cli on the test Redis database; returns its output (chomped).
@@ -170,7 +179,7 @@ C<[key, value]>. C<kafka_topic> prefixes C<TEST_NGINX_KAFKA_TOPIC_PREFIX>.
 
 our @EXPORT = qw(
     http_config main_config server_config evently_defaults
-    psql psql_rows sql_quote reset_db seed redis
+    psql psql_rows sql_quote reset_db seed redis book_seat hold_in_redis
     jwt jwt_for jwt_raw create_user api
     start_nginx stop_nginx error_log_text no_alerts_ok
     race wait_until kafka_consume kafka_topic
@@ -511,6 +520,44 @@ sub api {
     return { status => $res->{status}, headers => $res->{headers},
              body => $res->{content}, json => $json,
              reason => $res->{reason} };
+}
+
+# ---- fixtures ----------------------------------------------------------------------
+
+sub book_seat {
+    my ($event, $seat, $user, %o) = @_;
+    my $ref = 'EVT-20260101-' . join '', map { ('A' .. 'Z', 0 .. 9)[rand 36] }
+                                           1 .. 6;
+    my %v = (e => $event, s => $seat, u => $user, r => $ref,
+             c => $o{cancelled} ? 1 : 0, p => $o{price} // '100.00');
+    return psql(<<'_SQL_', \%v);
+WITH b AS (
+    INSERT INTO evently.bookings (booking_ref, user_id, event_id,
+                                  total_seats, total_price, status,
+                                  cancelled_at)
+    VALUES (:'r', :'u', :'e', 1, :'p',
+            CASE WHEN :'c' = '1' THEN 'CANCELLED' ELSE 'CONFIRMED' END,
+            CASE WHEN :'c' = '1' THEN now() END)
+    RETURNING id, event_id)
+INSERT INTO evently.booking_seats (booking_id, event_id, seat_id, section_id,
+                                   seat_number, row_label, section_name,
+                                   price, active)
+SELECT b.id, b.event_id, s.id, s.section_id, s.seat_number, s.row_label,
+       sec.name, :'p', :'c' <> '1'
+FROM b, evently.seats AS s
+JOIN evently.venue_sections AS sec ON sec.id = s.section_id
+WHERE s.id = :'s'
+RETURNING booking_id;
+_SQL_
+}
+
+sub hold_in_redis {
+    my ($event, $seat, $ttl) = @_;
+    my $expires = int((time + ($ttl // 600)) * 1000);
+    redis('ZADD', "evently:event_held:$event", $expires, $seat);
+    # held_events keeps an event's latest expiry (GT: never lowered)
+    redis('ZADD', 'evently:held_events', 'GT', $expires, $event);
+    return;
 }
 
 # ---- nginx outside the block format ------------------------------------------------
