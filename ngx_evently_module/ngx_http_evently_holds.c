@@ -53,6 +53,8 @@ static json_t *ngx_http_evently_hold_details(ngx_str_t *hold_id,
     redisReply *pttl);
 static ngx_int_t ngx_http_evently_redis_down(ngx_http_request_t *r);
 static void ngx_http_evently_held_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_evently_held_run(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, json_t *held);
 static ngx_int_t ngx_http_evently_holds_unknown(ngx_http_request_t *r);
 
 
@@ -868,8 +870,9 @@ ngx_http_evently_hold_seat_list(redisReply *seat_ids)
 
 
 ngx_int_t
-ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id)
+ngx_http_evently_sql_with_holds(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id,
+    ngx_http_evently_sql_pt next, ngx_uint_t required)
 {
     const char                    *argv[1];
     size_t                         argvlen[1];
@@ -880,22 +883,16 @@ ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
         argvlen[0] = event_id->len;
     }
 
+    ctx->sql_next = next;
+    ctx->holds_required = required;
+
     cmd = ngx_http_evently_redis_eval(r->pool, r->connection->log,
                                       ngx_http_evently_held_done, r,
                                       &ngx_http_evently_held_script, 0,
                                       event_id ? 1 : 0, argv, argvlen);
 
     if (cmd == NULL) {
-        /* Redis is down: answer from PostgreSQL alone, and say so */
-
-        if (json_object_set_new(ctx->args, "_held", json_object())
-            || json_object_set_new(ctx->args, "_holds_unknown", json_true())
-            || ngx_http_evently_holds_unknown(r) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_evently_run_sql_op(r, ctx);
+        return ngx_http_evently_held_run(r, ctx, NULL);
     }
 
     ctx->pending = cmd;
@@ -909,17 +906,29 @@ ngx_http_evently_held_done(void *data, redisReply *reply)
 {
     ngx_http_request_t *r = data;
 
-    json_t                  *held;
-    ngx_int_t                rc;
     ngx_http_evently_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
     ctx->pending = NULL;
 
-    held = ngx_http_evently_held_json(reply);
+    ngx_http_evently_resume(r, ngx_http_evently_held_run(r, ctx,
+                                       ngx_http_evently_held_json(reply)));
+}
 
+
+/* held NULL: Redis did not say; answer from PostgreSQL alone, and say so */
+
+static ngx_int_t
+ngx_http_evently_held_run(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, json_t *held)
+{
     if (held == NULL) {
-        /* Redis failed: answer from PostgreSQL alone, and say so */
+        if (ctx->holds_required) {
+            return ngx_http_evently_send_unavailable(r, "REDIS_UNAVAILABLE",
+                                                     "Seat holds are "
+                                                     "unavailable right now, "
+                                                     "retry shortly");
+        }
 
         held = json_object();
 
@@ -928,19 +937,15 @@ ngx_http_evently_held_done(void *data, redisReply *reply)
             || ngx_http_evently_holds_unknown(r) != NGX_OK)
         {
             json_decref(held);
-            ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
     if (json_object_set_new(ctx->args, "_held", held) != 0) {
-        ngx_http_evently_resume(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_evently_run_sql_op(r, ctx);
-
-    ngx_http_evently_resume(r, rc);
+    return ngx_http_evently_sql_call(r, ctx, &ctx->op->stmt, ctx->sql_next);
 }
 
 

@@ -34,10 +34,17 @@
  * Runs the op's SQL function with args._held set to the seats held right
  * now: {"<event_id>":["<seat_id>", ...], ...}.  event_id NULL: every event
  * with live holds.  When Redis is unavailable _held is {} and
- * args._holds_unknown is true.  Returns like an op handler.
+ * args._holds_unknown is true (and the answer says Evently-Holds:
+ * unknown), unless required: then 503 REDIS_UNAVAILABLE.  next gets the
+ * SQL row as with ngx_http_evently_sql_call().  Returns like an op
+ * handler.
  */
-ngx_int_t ngx_http_evently_run_sql_op_with_holds(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id);
+ngx_int_t ngx_http_evently_sql_with_holds(ngx_http_request_t *r,
+    ngx_http_evently_ctx_t *ctx, ngx_str_t *event_id,
+    ngx_http_evently_sql_pt next, ngx_uint_t required);
+
+#define ngx_http_evently_run_sql_op_with_holds(r, ctx, event_id)              \
+    ngx_http_evently_sql_with_holds(r, ctx, event_id, NULL, 0)
 
 
 /*

@@ -199,6 +199,7 @@ struct ngx_http_evently_ctx_s {
     ngx_http_evently_idem_t      *idem;     /* Idempotency-Key */
 
     unsigned                      suspended:1;
+    unsigned                      holds_required:1;
     unsigned                      idem_claimed:1;
 };
 

@@ -121,10 +121,6 @@ static ngx_int_t ngx_http_evently_waitlist_prefs(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx);
 static ngx_uint_t ngx_http_evently_waitlist_depth(json_t *v,
     ngx_uint_t limit);
-static void ngx_http_evently_waitlist_held_read(void *data,
-    redisReply *reply);
-static ngx_int_t ngx_http_evently_waitlist_unknown(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx);
 static ngx_int_t ngx_http_evently_waitlist_sql_done(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx, PGresult *res);
 static void ngx_http_evently_waitlist_op_applied(void *data);
@@ -419,12 +415,7 @@ static ngx_int_t
 ngx_http_evently_waitlist_offer_op(ngx_http_request_t *r,
     ngx_http_evently_ctx_t *ctx)
 {
-    size_t                         argvlen[1];
-    const char                    *argv[1];
-    ngx_http_evently_redis_cmd_t  *cmd;
-
-    argv[0] = (char *) ctx->id.data;
-    argvlen[0] = ctx->id.len;
+    ngx_uint_t  required;
 
     if (json_object_set_new(ctx->args, "_offer_ttl",
                             json_integer((json_int_t)
@@ -433,17 +424,18 @@ ngx_http_evently_waitlist_offer_op(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cmd = ngx_http_evently_redis_eval(r->pool, r->connection->log,
-                                      ngx_http_evently_waitlist_held_read, r,
-                                      &ngx_http_evently_held_script,
-                                      0, 1, argv, argvlen);
-    if (cmd == NULL) {
-        return ngx_http_evently_waitlist_unknown(r, ctx);
-    }
+    /*
+     * The admin endpoints exist to make offers now: without Redis they
+     * answer 503.  Leave goes on without offers; the sweeper makes them
+     * once Redis answers again.
+     */
 
-    ctx->pending = cmd;
+    required = (ctx->op->body == ngx_http_evently_waitlist_notify_fields
+                || ctx->op->body == ngx_http_evently_waitlist_freed_fields);
 
-    return ngx_http_evently_suspend(r);
+    return ngx_http_evently_sql_with_holds(r, ctx, &ctx->id,
+                                           ngx_http_evently_waitlist_sql_done,
+                                           required);
 }
 
 
@@ -533,65 +525,6 @@ ngx_http_evently_waitlist_depth(json_t *v, ngx_uint_t limit)
     }
 
     return max + 1;
-}
-
-
-static void
-ngx_http_evently_waitlist_held_read(void *data, redisReply *reply)
-{
-    ngx_http_request_t *r = data;
-
-    json_t                  *held;
-    ngx_int_t                rc;
-    ngx_http_evently_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_evently_module);
-    ctx->pending = NULL;
-
-    held = ngx_http_evently_held_json(reply);
-
-    if (held == NULL) {
-        rc = ngx_http_evently_waitlist_unknown(r, ctx);
-
-    } else if (json_object_set_new(ctx->args, "_held", held) != 0) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = ngx_http_evently_sql_call(r, ctx, &ctx->op->stmt,
-                                       ngx_http_evently_waitlist_sql_done);
-    }
-
-    ngx_http_evently_resume(r, rc);
-}
-
-
-/*
- * Redis did not say what is held.  The admin endpoints exist to make
- * offers now: 503.  Leave goes on without offers; the sweeper makes them
- * once Redis answers again.
- */
-
-static ngx_int_t
-ngx_http_evently_waitlist_unknown(ngx_http_request_t *r,
-    ngx_http_evently_ctx_t *ctx)
-{
-    if (ctx->op->body == ngx_http_evently_waitlist_notify_fields
-        || ctx->op->body == ngx_http_evently_waitlist_freed_fields)
-    {
-        return ngx_http_evently_send_unavailable(r, "REDIS_UNAVAILABLE",
-                                                 "Seat holds are "
-                                                 "unavailable right now, "
-                                                 "retry shortly");
-    }
-
-    if (json_object_set_new(ctx->args, "_held", json_object())
-        || json_object_set_new(ctx->args, "_holds_unknown", json_true()))
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_evently_sql_call(r, ctx, &ctx->op->stmt,
-                                     ngx_http_evently_waitlist_sql_done);
 }
 
 
